@@ -1,0 +1,113 @@
+# yoke: one C11 library (build/<mode>/libyoke.a), one CLI (build/<mode>/yoke), one test
+# executable per tests/test_*.c. Files are found by wildcard: adding a source file needs no edit here.
+#
+#   make                 release build
+#   make MODE=asan       AddressSanitizer + UndefinedBehaviorSanitizer build (build/asan)
+#   make test            build and run every test (add MODE=asan for the sanitizer run)
+#   make fuzz            libFuzzer targets (clang), build/fuzz/
+#   make demo            the main job on built-in defaults
+#
+# Optional parts are detected, never required: Open MPI (mpicc), CUDA + NCCL (/usr/local/cuda).
+
+MODE   ?= release
+BUILD  := build/$(MODE)
+CC     ?= cc
+ifeq ($(CC),cc)
+CC     := gcc
+endif
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+               -Iinclude -Isrc -MMD -MP -pthread -fno-strict-aliasing
+ifeq ($(MODE),fuzz)
+CC          := clang
+CFLAGS_MODE := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+LDFLAGS_MODE := -fsanitize=address,undefined
+NO_MPI      := 1
+else ifeq ($(MODE),asan)
+CFLAGS_MODE := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS_MODE := -fsanitize=address,undefined
+else ifeq ($(MODE),debug)
+CFLAGS_MODE := -O0 -g
+else
+CFLAGS_MODE := -O2 -g
+endif
+
+# Open MPI: used when mpicc exists; the MPI communicator is compiled in with YK_HAVE_MPI.
+MPICC := $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+ifneq ($(NO_MPI),1)
+MPI_CFLAGS  := $(shell mpicc --showme:compile) -DYK_HAVE_MPI
+MPI_LDFLAGS := $(shell mpicc --showme:link)
+endif
+endif
+
+CFLAGS  := $(CFLAGS_BASE) $(CFLAGS_MODE) $(MPI_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) -lm -pthread
+
+# SIMD kernels live in files named *_avx2.c / *_avx512.c and get their ISA flags here;
+# the rest of the library is built for the baseline x86-64 and picks a path at run time.
+AVX2_FLAGS   := -mavx2 -mfma -mf16c -mbmi2
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mavx2 -mfma -mf16c -mbmi2
+
+LIB_SRC  := $(wildcard src/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+TEST_COMMON := $(filter-out tests/test_%.c,$(wildcard tests/*.c))
+TEST_COMMON_OBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
+
+.PHONY: all test bench fuzz demo clean
+.SECONDARY:
+all: $(BUILD)/yoke $(TEST_BIN) $(BENCH_BIN)
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libyoke.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/yoke: $(CLI_OBJ) $(BUILD)/libyoke.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(BUILD)/libyoke.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libyoke.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
+
+# Runs every test executable; each prints its own checks, tests/run.sh prints the closing tally.
+test: $(BUILD)/yoke $(TEST_BIN)
+	@YOKE=$(BUILD)/yoke sh tests/run.sh $(TEST_BIN)
+
+bench: $(BENCH_BIN) $(BUILD)/yoke
+
+# libFuzzer targets: fuzz/fuzz_<name>.c, linked with clang against a library built for fuzzing.
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+fuzz:
+	$(MAKE) MODE=fuzz $(FUZZ_SRC:fuzz/%.c=build/fuzz/fuzz/%)
+build/fuzz/fuzz/%: fuzz/%.c $(BUILD)/libyoke.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LDFLAGS)
+
+demo: $(BUILD)/yoke
+	sh scripts/demo.sh $(BUILD)/yoke
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)

@@ -1,0 +1,107 @@
+/* yoke/gguf.h: GGUF files (versions 2 and 3), read through mmap and written by streaming.
+ *
+ * Reading maps the file and validates every count, length, offset and dimension against the file
+ * size with overflow-checked arithmetic before use; tensor data is never read at open (a 40 GB
+ * file opens in milliseconds). Strings point into the map and are not NUL-terminated. Key and tensor
+ * lookups use hash tables built at open. Bad input gives YK_E_FORMAT (or YK_E_UNSUPPORTED) and a
+ * message naming the file, the byte offset and the field. */
+#ifndef YOKE_GGUF_H
+#define YOKE_GGUF_H
+
+#include "yoke/base.h"
+
+typedef enum {
+    YK_GGUF_U8 = 0, YK_GGUF_I8 = 1, YK_GGUF_U16 = 2, YK_GGUF_I16 = 3, YK_GGUF_U32 = 4,
+    YK_GGUF_I32 = 5, YK_GGUF_F32 = 6, YK_GGUF_BOOL = 7, YK_GGUF_STRING = 8, YK_GGUF_ARRAY = 9,
+    YK_GGUF_U64 = 10, YK_GGUF_I64 = 11, YK_GGUF_F64 = 12,
+    YK_GGUF_VTYPE_COUNT
+} yk_gguf_vtype;
+
+typedef struct {
+    const char *ptr; /* into the map; not NUL-terminated */
+    uint64_t len;
+} yk_str;
+
+typedef struct {
+    yk_str key;
+    yk_gguf_vtype type;
+    yk_gguf_vtype arr_type;  /* element type when type == YK_GGUF_ARRAY */
+    uint64_t arr_n;          /* element count when type == YK_GGUF_ARRAY */
+    const uint8_t *data;     /* the value (or the first array element) in the map */
+    uint64_t offset;         /* file offset of the value */
+} yk_gguf_kv;
+
+#define YK_GGUF_MAX_DIMS 4
+
+typedef struct {
+    yk_str name;
+    uint32_t n_dims;
+    int64_t ne[YK_GGUF_MAX_DIMS]; /* ne[0] innermost (contiguous); unused dims are 1 */
+    yk_type type;
+    uint64_t offset;              /* relative to the data section */
+    uint64_t nbytes;
+    const void *data;             /* in the map: data section + offset */
+} yk_gguf_tensor;
+
+typedef struct yk_gguf_index yk_gguf_index; /* private hash tables */
+
+typedef struct yk_gguf {
+    char *path;
+    const uint8_t *map;
+    uint64_t size;
+    uint32_t version;
+    uint64_t n_kv;
+    yk_gguf_kv *kv;
+    uint64_t n_tensors;
+    yk_gguf_tensor *tensors;
+    uint64_t alignment;    /* general.alignment or 32 */
+    uint64_t data_offset;  /* start of the data section */
+    yk_gguf_index *index;
+} yk_gguf;
+
+/* Opens and validates path. On failure g is left closed (safe to yk_gguf_close). */
+yk_status yk_gguf_open(yk_gguf *g, const char *path, yk_err *err);
+/* Same, for a buffer the caller keeps alive (fuzzing, tests); name is used in messages. */
+yk_status yk_gguf_open_buffer(yk_gguf *g, const void *buf, uint64_t size, const char *name, yk_err *err);
+void yk_gguf_close(yk_gguf *g);
+
+/* Lookups by name, O(1) expected. NULL if absent. */
+const yk_gguf_kv *yk_gguf_find_kv(const yk_gguf *g, const char *key);
+const yk_gguf_tensor *yk_gguf_find_tensor(const yk_gguf *g, const char *name);
+
+/* Typed getters. Integer getters accept any integer value type whose value fits the target;
+ * float getters accept F32 and F64. They return false if the key is absent or of another type. */
+bool yk_gguf_get_u32(const yk_gguf *g, const char *key, uint32_t *out);
+bool yk_gguf_get_u64(const yk_gguf *g, const char *key, uint64_t *out);
+bool yk_gguf_get_i64(const yk_gguf *g, const char *key, int64_t *out);
+bool yk_gguf_get_f32(const yk_gguf *g, const char *key, float *out);
+bool yk_gguf_get_bool(const yk_gguf *g, const char *key, bool *out);
+bool yk_gguf_get_str(const yk_gguf *g, const char *key, yk_str *out);
+/* Array access: element i of an array kv (any element type; strings via yk_gguf_arr_str). */
+bool yk_gguf_arr_str(const yk_gguf_kv *kv, uint64_t i, yk_str *out);   /* O(1) after open */
+bool yk_gguf_arr_f64(const yk_gguf_kv *kv, uint64_t i, double *out);   /* numeric element as double */
+bool yk_gguf_arr_i64(const yk_gguf_kv *kv, uint64_t i, int64_t *out);  /* integer element */
+/* Compares a yk_str with a C string. */
+bool yk_str_eq(yk_str s, const char *c);
+
+/* Writer: streams a GGUF v3 file. Metadata and tensor infos are declared first, then tensor data
+ * is written in declaration order (possibly in pieces), so memory use does not grow with model
+ * size. Alignment comes from general.alignment if set before yk_gguf_writer_begin_data, else 32. */
+typedef struct yk_gguf_writer yk_gguf_writer;
+
+yk_status yk_gguf_writer_open(yk_gguf_writer **w, const char *path, yk_err *err);
+yk_status yk_gguf_writer_add_kv(yk_gguf_writer *w, const char *key, yk_gguf_vtype type, const void *value, yk_err *err);
+yk_status yk_gguf_writer_add_str(yk_gguf_writer *w, const char *key, const char *value, yk_err *err);
+/* Array of n elements of elem_type; for strings, values is const char *const *. */
+yk_status yk_gguf_writer_add_arr(yk_gguf_writer *w, const char *key, yk_gguf_vtype elem_type, const void *values, uint64_t n, yk_err *err);
+/* Copies a kv from an open file, whatever its type (round trips, yoke quantize). */
+yk_status yk_gguf_writer_copy_kv(yk_gguf_writer *w, const yk_gguf *src, const yk_gguf_kv *kv, yk_err *err);
+yk_status yk_gguf_writer_add_tensor(yk_gguf_writer *w, const char *name, yk_type type, uint32_t n_dims, const int64_t *ne, yk_err *err);
+/* Writes header, metadata and tensor infos; afterwards only tensor data may be written. */
+yk_status yk_gguf_writer_begin_data(yk_gguf_writer *w, yk_err *err);
+/* Appends bytes of the current tensor; moves to the next (with alignment padding) once complete. */
+yk_status yk_gguf_writer_write(yk_gguf_writer *w, const void *data, uint64_t n, yk_err *err);
+/* Checks every tensor was written completely, flushes and closes. Frees w in every case. */
+yk_status yk_gguf_writer_close(yk_gguf_writer *w, yk_err *err);
+
+#endif

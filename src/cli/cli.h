@@ -1,0 +1,36 @@
+/* cli.h: the yoke command line. One file per command (cmd_<name>.c), each defining
+ * int yk_cmd_<name>(int argc, char **argv) with argv[0] the command name; it returns the exit
+ * status. Errors go to stderr as "yoke <cmd>: <message>" and give a non-zero status. */
+#ifndef YOKE_CLI_H
+#define YOKE_CLI_H
+
+#include "yoke.h"
+
+#include <stdio.h>
+
+#define YK_COMMANDS(X)                                                                         \
+    X(info, "describe a GGUF file: architecture, tokenizer, tensors, bytes per type")          \
+    X(mkmodel, "write a random-weight model of a given shape or preset")                       \
+    X(quantize, "convert a GGUF model to another weight type or mix")                          \
+    X(dump, "write a tensor's dequantised rows as float32 to stdout")                          \
+    X(tokenize, "turn text into token ids with a model's tokenizer")                           \
+    X(run, "generate text from a prompt")                                                      \
+    X(chat, "chat with a model using its chat template")                                       \
+    X(logits, "evaluate token ids and write the logits as float32")                            \
+    X(plan, "predict fit, layout, speed and cost of a model on a set of GPUs")                 \
+    X(bench, "measure prefill and decode speed, beside the prediction")
+
+#define X(name, help) int yk_cmd_##name(int argc, char **argv);
+YK_COMMANDS(X)
+#undef X
+
+/* Prints "yoke <cmd>: <msg>" to stderr and returns 1 (use: return cli_fail(...)). */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses an integer flag value in [lo, hi]; on error prints a message naming the flag. */
+bool cli_int(const char *cmd, const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
+/* Parses a float flag value in [lo, hi]; on error prints a message naming the flag. */
+bool cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out);
+/* Returns argv[*i + 1] and advances *i, or prints "<flag> needs a value" and returns NULL. */
+const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+
+#endif

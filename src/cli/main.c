@@ -1,0 +1,76 @@
+/* main.c: the yoke command dispatcher. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "yoke %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+bool cli_int(const char *cmd, const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (errno || end == val || *end || v < lo || v > hi) {
+        cli_fail(cmd, "%s: '%s' is not an integer in [%lld, %lld]", flag, val, (long long)lo, (long long)hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end || !isfinite(v) || v < lo || v > hi) {
+        cli_fail(cmd, "%s: '%s' is not a number in [%g, %g]", flag, val, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+const char *cli_value(const char *cmd, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        cli_fail(cmd, "%s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: yoke COMMAND [ARGS]   (yoke COMMAND --help for a command's flags)\n\ncommands:\n");
+#define X(name, help) fprintf(f, "  %-10s %s\n", #name, help);
+    YK_COMMANDS(X)
+#undef X
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+#define X(name, help) if (!strcmp(argv[1], #name)) return yk_cmd_##name(argc - 1, argv + 1);
+    YK_COMMANDS(X)
+#undef X
+    fprintf(stderr, "yoke: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 1;
+}
