@@ -2,6 +2,7 @@
  * Shapes are the published configurations of each model (config.json of the released weights). */
 #include "yoke/arch.h"
 
+#include <math.h>
 #include <strings.h>
 
 #define LLAMA3_ROPE .rope_scale_factor = 32.0f, .rope_low_freq_factor = 1.0f, \
@@ -57,4 +58,30 @@ uint64_t yk_hparams_n_params(const yk_hparams *hp)
     uint64_t layer = attn + ffn + 2 * d;
     uint64_t embd = (uint64_t)hp->n_vocab * d;
     return embd + (hp->tied_output ? 0 : embd) + d + hp->n_layer * layer;
+}
+
+void yk_llama3_rope_factors(const yk_hparams *hp, float *out)
+{
+    /* Wavelengths shorter than orig_ctx/high_freq_factor keep their frequency, longer than
+     * orig_ctx/low_freq_factor are divided by the scale factor, and those between are blended. */
+    uint32_t half = hp->rope_dim / 2;
+    for (uint32_t i = 0; i < half; i++) {
+        if (hp->rope_scale_factor == 0) {
+            out[i] = 1.0f;
+            continue;
+        }
+        double freq = pow(hp->rope_base, -2.0 * i / hp->rope_dim);
+        double wavelen = 2 * M_PI / freq;
+        double lo_wavelen = hp->rope_orig_ctx / hp->rope_low_freq_factor;
+        double hi_wavelen = hp->rope_orig_ctx / hp->rope_high_freq_factor;
+        if (wavelen < hi_wavelen) {
+            out[i] = 1.0f;
+        } else if (wavelen > lo_wavelen) {
+            out[i] = hp->rope_scale_factor;
+        } else {
+            double smooth = (hp->rope_orig_ctx / wavelen - hp->rope_low_freq_factor) /
+                            (hp->rope_high_freq_factor - hp->rope_low_freq_factor);
+            out[i] = (float)(1.0 / ((1 - smooth) / hp->rope_scale_factor + smooth));
+        }
+    }
 }

@@ -48,6 +48,10 @@ typedef struct {
 const yk_preset *yk_preset_find(const char *name);
 extern const yk_preset yk_presets[];
 
+/* Llama 3.1 rope frequency factors (the values of a GGUF "rope_freqs.weight" tensor): out[i] for
+ * i in [0, rope_dim/2) divides the frequency of pair i. All 1 when rope_scale_factor is 0. */
+void yk_llama3_rope_factors(const yk_hparams *hp, float *out);
+
 /* Parameter count of the dense weights (embeddings, attention, FFN, norms, output). */
 uint64_t yk_hparams_n_params(const yk_hparams *hp);
 
