@@ -4,7 +4,8 @@
  * size with overflow-checked arithmetic before use; tensor data is never read at open (a 40 GB
  * file opens in milliseconds). Strings point into the map and are not NUL-terminated. Key and tensor
  * lookups use hash tables built at open. Bad input gives YK_E_FORMAT (or YK_E_UNSUPPORTED) and a
- * message naming the file, the byte offset and the field. */
+ * message "FILE: offset N: FIELD: what is wrong". Arrays of arrays are rejected (YK_E_UNSUPPORTED):
+ * no model file uses them. Multi-byte values are little-endian (the host must be too). */
 #ifndef YOKE_GGUF_H
 #define YOKE_GGUF_H
 
@@ -17,6 +18,11 @@ typedef enum {
     YK_GGUF_VTYPE_COUNT
 } yk_gguf_vtype;
 
+/* Name of a value type ("u32", "string", "array"), or "?" for an unknown id. */
+const char *yk_gguf_vtype_name(uint32_t t);
+/* Bytes of one value of a fixed-size type (0 for string, array and unknown ids). */
+size_t yk_gguf_vtype_size(uint32_t t);
+
 typedef struct {
     const char *ptr; /* into the map; not NUL-terminated */
     uint64_t len;
@@ -28,7 +34,9 @@ typedef struct {
     yk_gguf_vtype arr_type;  /* element type when type == YK_GGUF_ARRAY */
     uint64_t arr_n;          /* element count when type == YK_GGUF_ARRAY */
     const uint8_t *data;     /* the value (or the first array element) in the map */
-    uint64_t offset;         /* file offset of the value */
+    uint64_t offset;         /* file offset of the value (for arrays: of the element type field) */
+    uint64_t nbytes;         /* bytes the value takes in the file, from offset */
+    const uint64_t *str_off; /* string arrays: offset of each element from data (private, built at open) */
 } yk_gguf_kv;
 
 #define YK_GGUF_MAX_DIMS 4
@@ -55,7 +63,7 @@ typedef struct yk_gguf {
     uint64_t n_tensors;
     yk_gguf_tensor *tensors;
     uint64_t alignment;    /* general.alignment or 32 */
-    uint64_t data_offset;  /* start of the data section */
+    uint64_t data_offset;  /* start of the data section (for a file without tensors: at most size) */
     yk_gguf_index *index;
 } yk_gguf;
 
@@ -63,6 +71,7 @@ typedef struct yk_gguf {
 yk_status yk_gguf_open(yk_gguf *g, const char *path, yk_err *err);
 /* Same, for a buffer the caller keeps alive (fuzzing, tests); name is used in messages. */
 yk_status yk_gguf_open_buffer(yk_gguf *g, const void *buf, uint64_t size, const char *name, yk_err *err);
+/* Releases everything; g is then zeroed. Safe on a zeroed or already closed g. */
 void yk_gguf_close(yk_gguf *g);
 
 /* Lookups by name, O(1) expected. NULL if absent. */
@@ -77,31 +86,45 @@ bool yk_gguf_get_i64(const yk_gguf *g, const char *key, int64_t *out);
 bool yk_gguf_get_f32(const yk_gguf *g, const char *key, float *out);
 bool yk_gguf_get_bool(const yk_gguf *g, const char *key, bool *out);
 bool yk_gguf_get_str(const yk_gguf *g, const char *key, yk_str *out);
-/* Array access: element i of an array kv (any element type; strings via yk_gguf_arr_str). */
+/* Array access: element i of an array kv (any element type; strings via yk_gguf_arr_str).
+ * They return false if kv is not an array of a fitting type or i is out of range. */
 bool yk_gguf_arr_str(const yk_gguf_kv *kv, uint64_t i, yk_str *out);   /* O(1) after open */
 bool yk_gguf_arr_f64(const yk_gguf_kv *kv, uint64_t i, double *out);   /* numeric element as double */
-bool yk_gguf_arr_i64(const yk_gguf_kv *kv, uint64_t i, int64_t *out);  /* integer element */
+bool yk_gguf_arr_i64(const yk_gguf_kv *kv, uint64_t i, int64_t *out);  /* integer (or bool) element */
+/* The same for a scalar kv: the value itself. */
+bool yk_gguf_kv_f64(const yk_gguf_kv *kv, double *out);
+bool yk_gguf_kv_i64(const yk_gguf_kv *kv, int64_t *out);
 /* Compares a yk_str with a C string. */
 bool yk_str_eq(yk_str s, const char *c);
 
-/* Writer: streams a GGUF v3 file. Metadata and tensor infos are declared first, then tensor data
- * is written in declaration order (possibly in pieces), so memory use does not grow with model
- * size. Alignment comes from general.alignment if set before yk_gguf_writer_begin_data, else 32. */
+/* Writer: streams a GGUF v3 file. Metadata and tensor infos are declared first (kept in memory:
+ * they are small), then tensor data is written in declaration order (possibly in pieces) straight
+ * to the file, so memory use does not grow with model size. Alignment comes from
+ * general.alignment (an integer power of two) if set before yk_gguf_writer_begin_data, else 32.
+ * Every tensor's data is followed by zero padding up to the alignment; the tensor infos too when
+ * there is at least one tensor (a file without tensors ends right after its metadata).
+ * Errors are sticky: after one, every call returns it and close removes the partial file. */
 typedef struct yk_gguf_writer yk_gguf_writer;
 
 yk_status yk_gguf_writer_open(yk_gguf_writer **w, const char *path, yk_err *err);
+/* A scalar value: value points to the C type of `type` (uint8_t ... double, bool); for
+ * YK_GGUF_STRING value is the NUL-terminated string itself. Arrays go through add_arr. */
 yk_status yk_gguf_writer_add_kv(yk_gguf_writer *w, const char *key, yk_gguf_vtype type, const void *value, yk_err *err);
 yk_status yk_gguf_writer_add_str(yk_gguf_writer *w, const char *key, const char *value, yk_err *err);
 /* Array of n elements of elem_type; for strings, values is const char *const *. */
 yk_status yk_gguf_writer_add_arr(yk_gguf_writer *w, const char *key, yk_gguf_vtype elem_type, const void *values, uint64_t n, yk_err *err);
+/* Array of n strings given with their lengths (they may hold any bytes). */
+yk_status yk_gguf_writer_add_arr_strs(yk_gguf_writer *w, const char *key, const yk_str *values, uint64_t n, yk_err *err);
 /* Copies a kv from an open file, whatever its type (round trips, yoke quantize). */
 yk_status yk_gguf_writer_copy_kv(yk_gguf_writer *w, const yk_gguf *src, const yk_gguf_kv *kv, yk_err *err);
 yk_status yk_gguf_writer_add_tensor(yk_gguf_writer *w, const char *name, yk_type type, uint32_t n_dims, const int64_t *ne, yk_err *err);
 /* Writes header, metadata and tensor infos; afterwards only tensor data may be written. */
 yk_status yk_gguf_writer_begin_data(yk_gguf_writer *w, yk_err *err);
-/* Appends bytes of the current tensor; moves to the next (with alignment padding) once complete. */
+/* Appends bytes of the current tensor; moves to the next (with alignment padding) once complete.
+ * A piece may span several tensors; writing past the last tensor is an error. */
 yk_status yk_gguf_writer_write(yk_gguf_writer *w, const void *data, uint64_t n, yk_err *err);
-/* Checks every tensor was written completely, flushes and closes. Frees w in every case. */
+/* Checks every tensor was written completely, flushes and closes. Frees w in every case; on
+ * failure the partial file is removed. Calls begin_data itself if it was not called. */
 yk_status yk_gguf_writer_close(yk_gguf_writer *w, yk_err *err);
 
 #endif
