@@ -67,15 +67,18 @@ all: $(BUILD)/yoke $(TEST_BIN) $(BENCH_BIN)
 
 $(BUILD)/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+	@echo '  CC    $<'
+	@$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
 
 $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+	@echo '  CC    $<'
+	@$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo '  CC    $<'
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libyoke.a: $(LIB_OBJ)
 	@rm -f $@

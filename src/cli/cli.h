@@ -33,4 +33,7 @@ bool cli_float(const char *cmd, const char *flag, const char *val, double lo, do
 /* Returns argv[*i + 1] and advances *i, or prints "<flag> needs a value" and returns NULL. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 
+/* Parses space- or comma-separated token ids into a new array; returns the count or -1. */
+int cli_parse_ids(const char *cmd, const char *s, int32_t **out);
+
 #endif

@@ -1,0 +1,57 @@
+/* yoke/engine.h: runs a plan. The engine takes a model, a plan, devices and communicators, and
+ * executes the forward pass; it knows nothing of which backend or comm it drives, and a single
+ * device is simply the plan with one device.
+ *
+ * Execution is SPMD: every device runs the same loop on its own thread (in-process) or process
+ * (MPI). Rank 0 is also the driver: yk_engine_forward broadcasts the token ids, runs rank 0's part
+ * inline and gathers the logits from the last stage. */
+#ifndef YOKE_ENGINE_H
+#define YOKE_ENGINE_H
+
+#include "yoke/comm.h"
+#include "yoke/device.h"
+#include "yoke/model.h"
+#include "yoke/plan.h"
+
+typedef struct yk_engine yk_engine;
+
+typedef struct {
+    uint32_t n_ctx;     /* KV cache positions; 0: min(training context, 4096) */
+    uint32_t n_batch;   /* most tokens per forward chunk; 0: 512 */
+    int n_threads;      /* threads over all local devices; 0: one per core */
+    int copy_weights;   /* -1: default (copy when there are several devices), 0: view the mmap, 1: copy */
+} yk_engine_opts;
+
+typedef enum { YK_LOGITS_LAST = 0, YK_LOGITS_ALL = 1 } yk_logits_mode;
+
+/* Per-device counters since creation (or the last yk_engine_reset_stats). */
+typedef struct {
+    char name[32];
+    double busy_s;      /* time inside forward passes */
+    double comm_s;      /* of which inside comm calls (transfer and waiting) */
+    uint64_t comm_bytes;
+    uint64_t weight_bytes;  /* bytes of weights this device holds */
+    uint64_t kv_bytes;      /* bytes of KV cache */
+} yk_dev_stats;
+
+/* All devices in this process: n = plan->n_dev CPU devices, threads divided among them. */
+yk_status yk_engine_create_local(yk_engine **e, const yk_model *m, const yk_plan *p, const yk_engine_opts *o, yk_err *err);
+/* One device in this process as rank comm->rank of an MPI job (comm->size == plan->n_dev). Ranks
+ * other than 0 then call yk_engine_serve, which returns when rank 0 frees its engine. */
+yk_status yk_engine_create_mpi(yk_engine **e, const yk_model *m, const yk_plan *p, yk_comm *comm,
+                               const yk_engine_opts *o, yk_err *err);
+yk_status yk_engine_serve(yk_engine *e, yk_err *err);
+
+/* Driver (rank 0): evaluates ids[0..n) at positions pos0.. . logits receives n_vocab floats for
+ * the last token (YK_LOGITS_LAST) or n x n_vocab (YK_LOGITS_ALL). Fails with YK_E_RANGE when the
+ * context is full and YK_E_INVALID for an id outside the vocabulary. */
+yk_status yk_engine_forward(yk_engine *e, const int32_t *ids, uint32_t n, uint32_t pos0, yk_logits_mode mode,
+                            float *logits, yk_err *err);
+uint32_t yk_engine_n_ctx(const yk_engine *e);
+/* Driver: collects every device's counters into stats[plan->n_dev]. */
+yk_status yk_engine_stats(yk_engine *e, yk_dev_stats *stats, yk_err *err);
+void yk_engine_reset_stats(yk_engine *e);
+/* Driver: stops the other ranks and frees everything. */
+void yk_engine_free(yk_engine *e);
+
+#endif

@@ -1,0 +1,45 @@
+/* session.h: what run, logits, chat and bench share: the flags that choose the model, the devices
+ * and the split, and the set-up of model, plan and engine (in-process, or MPI under mpirun). */
+#ifndef YOKE_CLI_SESSION_H
+#define YOKE_CLI_SESSION_H
+
+#include "cli.h"
+#include "yoke/engine.h"
+
+typedef struct {
+    const char *model_path;   /* -m */
+    int devices;              /* --devices cpu:N (0: from --tp x --pp) */
+    int tp, pp;               /* --tp, --pp (0: not given) */
+    const char *split;        /* --split r1,r2,... (the dimension that has several devices) */
+    const char *split_tp;     /* --split-tp */
+    const char *split_pp;     /* --split-pp */
+    uint32_t micro_batch;     /* --micro-batch */
+    bool show_plan;           /* --show-plan */
+    yk_engine_opts eo;        /* -t, -c, --batch, --copy-weights/--no-copy-weights */
+} session_opts;
+
+typedef struct {
+    yk_model model;
+    yk_plan plan;
+    yk_engine *engine;
+    yk_comm *mpi;             /* non-NULL under mpirun */
+    int rank;                 /* MPI rank (0 in-process) */
+} session;
+
+void session_opts_init(session_opts *o);
+/* Consumes argv[*i] (and its value) if it is a session flag: returns 1 consumed, 0 not a session
+ * flag, -1 on a bad value (message printed). */
+int session_flag(const char *cmd, session_opts *o, int argc, char **argv, int *i);
+/* Usage lines for the session flags. */
+void session_usage(FILE *f);
+/* Loads the model, makes the plan and starts the engine. Under MPI, ranks other than 0 serve
+ * here and return 2 when rank 0 is done (the caller exits 0). Returns 0 on success, 1 on error
+ * (message printed). */
+int session_open(const char *cmd, session *s, const session_opts *o, int *argc, char ***argv);
+void session_close(session *s);
+/* Prints the plan: devices, what each holds, bytes, and communication per token. */
+void session_print_plan(const session *s, FILE *f);
+/* Prints each device's compute and communication time per token (several devices only). */
+void session_print_device_stats(session *s, uint64_t tokens, FILE *f);
+
+#endif
