@@ -327,7 +327,7 @@ static yk_status parse(yk_gguf *g, cursor *c)
     if (g->n_kv > left(c) / 13)
         return fail(c, 16, YK_E_FORMAT, "n_kv: %llu key/value pairs cannot fit in the %llu bytes left",
                     (unsigned long long)g->n_kv, (unsigned long long)left(c));
-    if (g->n_tensors > left(c) / 24 || g->n_kv * 13 > left(c) - g->n_tensors * 24)
+    if (g->n_tensors > left(c) / 24)
         return fail(c, 8, YK_E_FORMAT, "n_tensors: %llu tensor infos cannot fit in the %llu bytes left",
                     (unsigned long long)g->n_tensors, (unsigned long long)left(c));
 
