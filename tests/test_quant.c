@@ -153,12 +153,12 @@ static double roundtrip_bound(yk_type t)
     case YK_TYPE_Q4_1: return 1.6e-2; /* 16 levels on the range: 8.0e-3 */
     case YK_TYPE_Q5_0: return 7e-3;   /* 32 levels: 3.5e-3 */
     case YK_TYPE_Q5_1: return 4e-3;   /* 1.9e-3 */
-    case YK_TYPE_IQ4_NL: return 2e-2;
-    case YK_TYPE_Q2_K: return 2e-1;   /* 4 levels per 16 values */
-    case YK_TYPE_Q3_K: return 6e-2;   /* 8 levels */
-    case YK_TYPE_Q4_K: return 2e-2;
-    case YK_TYPE_Q5_K: return 5e-3;
-    case YK_TYPE_Q6_K: return 1.5e-3; /* 64 levels per 16 values */
+    case YK_TYPE_IQ4_NL: return 1.8e-2; /* 16 non-linear levels: 8.8e-3 */
+    case YK_TYPE_Q2_K: return 2.2e-1; /* 4 levels per 16 values: 0.109 */
+    case YK_TYPE_Q3_K: return 6e-2;   /* 8 levels: 3.1e-2 */
+    case YK_TYPE_Q4_K: return 1.4e-2; /* 16 levels per 32, 6-bit scales: 6.7e-3 */
+    case YK_TYPE_Q5_K: return 3.5e-3; /* 1.7e-3 */
+    case YK_TYPE_Q6_K: return 1e-3;   /* 64 levels per 16 values: 5.1e-4 */
     default: return 0;
     }
 }
@@ -266,6 +266,9 @@ static void test_acts(tu_rng *rng)
  * format's rounding (about 1/12 of its step squared, relative), with 3x margin. */
 static double product_bound(yk_type t)
 {
+    /* Q2_K's dequantised weights are the noisiest (NMSE 0.1 against their source), and the
+     * activation error is measured against that noisy product: measured 3e-4..8e-4. */
+    if (t == YK_TYPE_Q2_K) return 2e-3;
     switch (yk_vec_type(t)) {
     case YK_TYPE_F32: return 1e-12;  /* float summation only: ~1e-14 */
     case YK_TYPE_F16: return 3e-7;   /* activations rounded to 11 bits: ~1e-7 */
