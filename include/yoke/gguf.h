@@ -97,6 +97,31 @@ bool yk_gguf_kv_i64(const yk_gguf_kv *kv, int64_t *out);
 /* Compares a yk_str with a C string. */
 bool yk_str_eq(yk_str s, const char *c);
 
+/* A file's summary, for `yoke info`: what it is and where its bytes go. */
+typedef struct {
+    yk_str arch;              /* general.architecture ("" if absent) */
+    yk_str name;              /* general.name ("" if absent) */
+    yk_str tok_model;         /* tokenizer.ggml.model: "llama" (SPM), "gpt2" (BPE), ... ("" if absent) */
+    yk_str tok_pre;           /* tokenizer.ggml.pre ("" if absent) */
+    uint64_t n_vocab;         /* length of tokenizer.ggml.tokens (0 if absent) */
+    uint64_t n_params;        /* sum of the element counts of all tensors */
+    uint64_t tensor_bytes;    /* sum of the tensors' bytes */
+    uint64_t type_count[YK_TYPE_COUNT], type_bytes[YK_TYPE_COUNT];
+} yk_gguf_summary;
+
+void yk_gguf_summarize(const yk_gguf *g, yk_gguf_summary *s);
+
+/* A kv's value as text in buf (always NUL-terminated; returns false if it had to be cut).
+ * Numbers in full precision (floats in the shortest form that reads back the same); strings as
+ * they are, or for json as a quoted, escaped JSON string (invalid UTF-8 becomes U+FFFD); arrays
+ * as [a, b, ...] when they hold at most max_elems elements, else "[N x TYPE]" (json:
+ * {"type": TYPE, "n": N}). JSON output is always valid JSON (NaN and infinities become null). */
+bool yk_gguf_kv_text(const yk_gguf_kv *kv, bool json, uint64_t max_elems, char *buf, size_t n);
+
+/* Appends s as a quoted JSON string to buf (of size n, holding a NUL-terminated string); returns
+ * false if it did not fit (buf is then cut). */
+bool yk_json_str(char *buf, size_t n, const char *s, uint64_t len);
+
 /* Writer: streams a GGUF v3 file. Metadata and tensor infos are declared first (kept in memory:
  * they are small), then tensor data is written in declaration order (possibly in pieces) straight
  * to the file, so memory use does not grow with model size. Alignment comes from
