@@ -42,7 +42,7 @@ endif
 endif
 
 CFLAGS  := $(CFLAGS_BASE) $(CFLAGS_MODE) $(MPI_CFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) -lm -pthread
+LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) -lpcre2-8 -lm -pthread
 
 # SIMD kernels live in files named *_avx2.c / *_avx512.c and get their ISA flags here;
 # the rest of the library is built for the baseline x86-64 and picks a path at run time.

@@ -9,5 +9,6 @@
 #include "yoke/quant.h"
 #include "yoke/pool.h"
 #include "yoke/arch.h"
+#include "yoke/tokenizer.h"
 
 #endif
