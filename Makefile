@@ -82,16 +82,19 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/libyoke.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/yoke: $(CLI_OBJ) $(BUILD)/libyoke.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
+	@echo '  LD    $@'
+	@$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(BUILD)/libyoke.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
+	@echo '  LD    $@'
+	@$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libyoke.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
+	@echo '  LD    $@'
+	@$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
 
 # Runs every test executable; each prints its own checks, tests/run.sh prints the closing tally.
 test: $(BUILD)/yoke $(TEST_BIN)

@@ -48,7 +48,8 @@ typedef struct {
     float *hb, *hb2;              /* (nb, nff) */
     float *logits;                /* (nb, nvoc) */
     float *host_x;                /* (nb, n_embd) host staging for the embedding lookup */
-    double busy_s;
+    double busy_s;                /* inside forward passes */
+    double comm_s;                /* of which in comm calls */
     uint64_t weight_bytes, kv_bytes;
     pthread_t thread;
     bool has_thread;
@@ -275,7 +276,7 @@ static yk_status worker_forward(worker *w, const int32_t *ids, uint32_t n, uint3
     bool last = pd->stage == p->pp - 1;
     uint32_t micro = p->pp > 1 ? e->micro : n;
     yk_status st;
-    double t_start = yk_now();
+    double t_start = yk_now(), c_start = w->comm->seconds;
 
     for (uint32_t t0 = 0; t0 < n; t0 += micro) {
         uint32_t nt = n - t0 < micro ? n - t0 : micro;
@@ -332,6 +333,7 @@ static yk_status worker_forward(worker *w, const int32_t *ids, uint32_t n, uint3
         }
     }
     w->busy_s += yk_now() - t_start;
+    w->comm_s += w->comm->seconds - c_start;
     return YK_OK;
 }
 
@@ -340,7 +342,7 @@ static void worker_stats(const worker *w, yk_dev_stats *s)
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", w->dev->name);
     s->busy_s = w->busy_s;
-    s->comm_s = w->comm->seconds;
+    s->comm_s = w->comm_s;
     s->comm_bytes = w->comm->bytes_sent;
     s->weight_bytes = w->weight_bytes;
     s->kv_bytes = w->kv_bytes;
@@ -368,8 +370,7 @@ static yk_status worker_loop(worker *w, yk_err *err)
             worker_stats(w, &s);
             if ((st = yk_comm_send(w->comm, 0, &s, sizeof s, err))) break;
         } else if (c.op == OP_RESET) {
-            w->busy_s = 0;
-            w->comm->seconds = 0;
+            w->busy_s = w->comm_s = 0;
             w->comm->bytes_sent = 0;
         }
     }
@@ -554,8 +555,7 @@ void yk_engine_reset_stats(yk_engine *e)
     yk_err err;
     worker *w = &e->w[0];
     if (send_command(e, OP_RESET, 0, 0, 0, &err)) return;
-    w->busy_s = 0;
-    w->comm->seconds = 0;
+    w->busy_s = w->comm_s = 0;
     w->comm->bytes_sent = 0;
 }
 

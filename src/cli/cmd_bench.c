@@ -1,8 +1,263 @@
-/* cmd_bench.c: yoke bench (not built yet). */
-#include "cli.h"
+/* cmd_bench.c: yoke bench: prefill and decode speed of a model for each layout asked, as medians
+ * (with min and max) over repetitions after a warm-up, with the GB/s of weights read and the
+ * fraction of this machine's measured read bandwidth. */
+#include "session.h"
+#include "yoke/bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    int tp, pp;
+    yk_summary prefill, decode;  /* tok/s */
+    double gb_s, bw_frac;        /* decode: weights read per second, fraction of read bandwidth */
+    double comm_bytes_tok;       /* decode: bytes sent per token, all devices */
+    int threads;
+    bool ok;
+    char err[1024];
+    yk_dev_stats dev[64];
+    uint64_t dev_tokens;
+} bench_result;
+
+static int parse_list(const char *cmd, const char *flag, const char *s, int *out, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 64) {
+            cli_fail(cmd, "%s %s: expected a comma-separated list of integers in [1, 64]", flag, s);
+            return -1;
+        }
+        out[n++] = (int)v;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) {
+            cli_fail(cmd, "%s: unexpected '%c'", flag, *s);
+            return -1;
+        }
+    }
+    return n;
+}
+
+static void cpu_name(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *p = strchr(line, ':');
+            if (p) {
+                p += 1 + strspn(p + 1, " \t");
+                p[strcspn(p, "\n")] = 0;
+                snprintf(buf, n, "%s", p);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+static int argmax(const float *v, uint32_t n)
+{
+    uint32_t b = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (v[i] > v[b]) b = i;
+    return (int)b;
+}
+
+static void progress(const char *what, int tp, int pp, int rep, int reps)
+{
+    if (!isatty(2)) return;
+    int width = 20, done = reps ? width * rep / reps : width;
+    fprintf(stderr, "\r  tp %d pp %d %-8s [", tp, pp, what);
+    for (int i = 0; i < width; i++) fputc(i < done ? '#' : '.', stderr);
+    fprintf(stderr, "] %d/%d ", rep, reps);
+    fflush(stderr);
+}
+
+/* Runs one layout: warm-up, then reps x (prefill of n_prompt tokens, decode of n_gen tokens). */
+static void bench_layout(session *s, bench_result *r, int n_prompt, int n_gen, int reps, uint64_t seed)
+{
+    uint32_t V = s->model.hp.n_vocab;
+    int32_t *ids = malloc((size_t)(n_prompt + n_gen + 1) * sizeof *ids);
+    float *logits = malloc((size_t)V * sizeof(float));
+    double *pf = calloc((size_t)reps, sizeof(double)), *dc = calloc((size_t)reps, sizeof(double));
+    yk_err err = {0};
+    r->ok = ids && logits && pf && dc;
+    uint64_t x = seed;
+    for (int i = 0; i < n_prompt; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (int32_t)((x >> 33) % V);
+    }
+    /* warm-up: touches every weight page and the KV cache */
+    r->ok = r->ok && yk_engine_forward(s->engine, ids, (uint32_t)(n_prompt < 16 ? n_prompt : 16), 0, YK_LOGITS_LAST, logits, &err) == YK_OK;
+    yk_engine_reset_stats(s->engine);
+    for (int rep = 0; r->ok && rep < reps; rep++) {
+        progress("prefill", r->tp, r->pp, rep, reps);
+        double t0 = yk_now();
+        r->ok = yk_engine_forward(s->engine, ids, (uint32_t)n_prompt, 0, YK_LOGITS_LAST, logits, &err) == YK_OK;
+        pf[rep] = yk_tok_per_s(n_prompt, yk_now() - t0);
+        progress("decode", r->tp, r->pp, rep, reps);
+        t0 = yk_now();
+        for (int i = 0; r->ok && i < n_gen; i++) {
+            ids[n_prompt + i] = argmax(logits, V);
+            r->ok = yk_engine_forward(s->engine, &ids[n_prompt + i], 1, (uint32_t)(n_prompt + i), YK_LOGITS_LAST, logits, &err) == YK_OK;
+        }
+        dc[rep] = yk_tok_per_s(n_gen, yk_now() - t0);
+    }
+    if (isatty(2)) fprintf(stderr, "\r%60s\r", "");
+    if (r->ok) {
+        r->prefill = yk_summarize(pf, reps);
+        r->decode = yk_summarize(dc, reps);
+        r->gb_s = yk_gb_per_s((double)yk_model_weight_bytes(&s->model), r->decode.median);
+        if (s->plan.n_dev > 1 && !yk_engine_stats(s->engine, r->dev, &err)) {
+            double bytes = 0;
+            for (int d = 0; d < s->plan.n_dev; d++) bytes += r->dev[d].comm_bytes;
+            r->dev_tokens = (uint64_t)reps * (uint64_t)(n_prompt + n_gen);
+            r->comm_bytes_tok = bytes / (double)r->dev_tokens;
+        }
+    } else {
+        snprintf(r->err, sizeof r->err, "%s", err.msg);
+    }
+    free(ids);
+    free(logits);
+    free(pf);
+    free(dc);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: yoke bench -m FILE [-p 512] [-n 128] [-r 5] [-t THREADS] [--tp 1,2] [--pp 1,2] [--json|--csv] [--bw GB/s]\n"
+               "  measures prefill (-p tokens in one batch) and decode (-n tokens one at a time) for every\n"
+               "  layout --tp x --pp asked, as the median, min and max over -r repetitions after a warm-up\n");
+    session_usage(f);
+}
 
 int yk_cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    return cli_fail(argv[0], "not implemented yet");
+    const char *cmd = argv[0];
+    session_opts so;
+    session_opts_init(&so);
+    int64_t n_prompt = 512, n_gen = 128, reps = 5;
+    int tps[16] = {1}, pps[16] = {1}, ntp = 1, npp = 1;
+    bool json = false, csv = false;
+    double bw = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--tp") || !strcmp(a, "--pp")) {
+            if (!(v = cli_value(cmd, argc, argv, &i))) return 1;
+            int n = parse_list(cmd, a, v, a[2] == 't' ? tps : pps, 16);
+            if (n <= 0) return n < 0 ? 1 : cli_fail(cmd, "%s: empty list", a);
+            *(a[2] == 't' ? &ntp : &npp) = n;
+            continue;
+        }
+        int r = session_flag(cmd, &so, argc, argv, &i);
+        if (r < 0) return 1;
+        if (r > 0) continue;
+        if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-r")) {
+            if (!(v = cli_value(cmd, argc, argv, &i))) return 1;
+            int64_t *dst = a[1] == 'p' ? &n_prompt : a[1] == 'n' ? &n_gen : &reps;
+            if (!cli_int(cmd, a, v, a[1] == 'r' ? 1 : 1, a[1] == 'r' ? 1000 : 1 << 20, dst)) return 1;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (!strcmp(a, "--csv")) {
+            csv = true;
+        } else if (!strcmp(a, "--bw")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_float(cmd, a, v, 0.001, 1e6, &bw)) return 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            return cli_fail(cmd, "unknown flag %s (yoke bench --help)", a);
+        }
+    }
+    if (json && csv) return cli_fail(cmd, "--json and --csv exclude each other");
+    if (!so.model_path) return cli_fail(cmd, "-m FILE is required");
+    if (!so.eo.n_ctx) so.eo.n_ctx = (uint32_t)(n_prompt + n_gen + 16);
+    if (!so.eo.n_batch) so.eo.n_batch = (uint32_t)n_prompt;
+    int threads = so.eo.n_threads > 0 ? so.eo.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+
+    char cpu[256];
+    cpu_name(cpu, sizeof cpu);
+    if (bw <= 0) {
+        yk_pool *pool = yk_pool_create(threads);
+        bw = pool ? yk_read_bandwidth(pool, (size_t)1 << 30, 3) : 0;
+        yk_pool_destroy(pool);
+    }
+
+    static bench_result res[64];
+    int nres = 0;
+    bool mpi = yk_comm_mpi_launched();
+    for (int a = 0; a < ntp; a++)
+        for (int b = 0; b < npp && nres < 64; b++) {
+            bench_result *r = &res[nres++];
+            memset(r, 0, sizeof *r);
+            session_opts lo = so;
+            lo.tp = mpi ? so.tp : tps[a];
+            lo.pp = mpi ? so.pp : pps[b];
+            lo.devices = 0;
+            session s;
+            int rc = session_open(cmd, &s, &lo, &argc, &argv);
+            if (rc == 2) return 0; /* an MPI rank other than 0: served rank 0's layout */
+            if (rc) return 1;
+            r->tp = s.plan.tp;
+            r->pp = s.plan.pp;
+            r->threads = threads;
+            bench_layout(&s, r, (int)n_prompt, (int)n_gen, (int)reps, 42);
+            r->bw_frac = bw > 0 ? r->gb_s / bw : 0;
+            if (!json && !csv && nres == 1) {
+                printf("yoke bench: %s (%s, %u layers, %.2f GB of weights), %s, %d threads, read bandwidth %.1f GB/s\n",
+                       so.model_path, s.model.hp.arch, s.model.hp.n_layer, yk_model_weight_bytes(&s.model) / 1e9, cpu, threads, bw);
+                printf("  %-9s %-8s %28s %28s %8s %7s\n", "layout", "comm", "prefill tok/s (min-max)", "decode tok/s (min-max)", "GB/s", "of bw");
+            }
+            if (!json && !csv) {
+                char lay[32], pf[64], dc[64];
+                snprintf(lay, sizeof lay, "tp%d pp%d", r->tp, r->pp);
+                if (r->ok) {
+                    snprintf(pf, sizeof pf, "%.2f (%.2f-%.2f)", r->prefill.median, r->prefill.min, r->prefill.max);
+                    snprintf(dc, sizeof dc, "%.2f (%.2f-%.2f)", r->decode.median, r->decode.min, r->decode.max);
+                    printf("  %-9s %-8s %28s %28s %8.2f %6.0f%%\n", lay, s.mpi ? "mpi" : (s.plan.n_dev > 1 ? "threads" : "-"), pf, dc, r->gb_s,
+                           100 * r->bw_frac);
+                    session_print_device_stats(&s, r->dev, r->dev_tokens, stdout);
+                } else {
+                    printf("  %-9s failed: %s\n", lay, r->err);
+                }
+                fflush(stdout);
+            }
+            session_close(&s);
+            if (mpi) goto done;
+        }
+done:
+    if (json) {
+        printf("[");
+        for (int i = 0; i < nres; i++) {
+            bench_result *r = &res[i];
+            printf("%s\n  {\"layout\": \"tp%d_pp%d\", \"tp\": %d, \"pp\": %d, \"devices\": %d, \"threads\": %d, \"ok\": %s, "
+                   "\"prefill_tokens\": %lld, \"decode_tokens\": %lld, \"repetitions\": %lld, "
+                   "\"prefill_tok_s\": %.4f, \"prefill_tok_s_min\": %.4f, \"prefill_tok_s_max\": %.4f, "
+                   "\"decode_tok_s\": %.4f, \"decode_tok_s_min\": %.4f, \"decode_tok_s_max\": %.4f, "
+                   "\"decode_gb_s\": %.4f, \"read_bw_gb_s\": %.4f, \"bw_fraction\": %.4f, \"comm_bytes_per_token\": %.1f, "
+                   "\"cpu\": \"%s\"}",
+                   i ? "," : "", r->tp, r->pp, r->tp, r->pp, r->tp * r->pp, r->threads, r->ok ? "true" : "false", (long long)n_prompt,
+                   (long long)n_gen, (long long)reps, r->prefill.median, r->prefill.min, r->prefill.max, r->decode.median, r->decode.min,
+                   r->decode.max, r->gb_s, bw, r->bw_frac, r->comm_bytes_tok, cpu);
+        }
+        printf("\n]\n");
+    } else if (csv) {
+        printf("layout,tp,pp,threads,prefill_tok_s,prefill_tok_s_min,prefill_tok_s_max,decode_tok_s,decode_tok_s_min,decode_tok_s_max,"
+               "decode_gb_s,read_bw_gb_s,bw_fraction\n");
+        for (int i = 0; i < nres; i++) {
+            bench_result *r = &res[i];
+            printf("tp%d_pp%d,%d,%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f\n", r->tp, r->pp, r->tp, r->pp, r->threads,
+                   r->prefill.median, r->prefill.min, r->prefill.max, r->decode.median, r->decode.min, r->decode.max, r->gb_s, bw,
+                   r->bw_frac);
+        }
+    }
+    for (int i = 0; i < nres; i++)
+        if (!res[i].ok) return 1;
+    return 0;
 }

@@ -213,16 +213,10 @@ void session_print_plan(const session *s, FILE *f)
                    "        not decode speed; prefill overlaps the stages with micro-batches\n", p->pp);
 }
 
-void session_print_device_stats(session *s, uint64_t tokens, FILE *f)
+void session_print_device_stats(session *s, const yk_dev_stats *st, uint64_t tokens, FILE *f)
 {
     if (s->plan.n_dev < 2 || !tokens) return;
-    yk_dev_stats st[64];
-    yk_err err;
-    if (yk_engine_stats(s->engine, st, &err)) {
-        fprintf(f, "device stats unavailable: %s\n", err.msg);
-        return;
-    }
     for (int r = 0; r < s->plan.n_dev; r++)
-        fprintf(f, "  device %d (%s): compute %.2f ms/tok, communication %.2f ms/tok, %.1f kB/tok sent\n", r, st[r].name,
+        fprintf(f, "    device %d (%s): compute %.3f ms/tok, communication and waiting %.3f ms/tok, %.1f kB/tok sent\n", r, st[r].name,
                 1e3 * (st[r].busy_s - st[r].comm_s) / tokens, 1e3 * st[r].comm_s / tokens, st[r].comm_bytes / 1e3 / tokens);
 }

@@ -39,7 +39,8 @@ int session_open(const char *cmd, session *s, const session_opts *o, int *argc, 
 void session_close(session *s);
 /* Prints the plan: devices, what each holds, bytes, and communication per token. */
 void session_print_plan(const session *s, FILE *f);
-/* Prints each device's compute and communication time per token (several devices only). */
-void session_print_device_stats(session *s, uint64_t tokens, FILE *f);
+/* Prints each device's compute and communication time per token from yk_engine_stats (several
+ * devices only). */
+void session_print_device_stats(session *s, const yk_dev_stats *st, uint64_t tokens, FILE *f);
 
 #endif
