@@ -15,6 +15,7 @@
 #include "yoke/quant.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,9 +349,19 @@ static void worker_stats(const worker *w, yk_dev_stats *s)
     s->kv_bytes = w->kv_bytes;
 }
 
+/* Fault injection for the tests: YK_FAULT_KILL=RANK:N kills device RANK with SIGKILL when it
+ * starts its N-th forward pass, as a crashed or killed process would end. */
+static void maybe_die(const worker *w, int n_forward)
+{
+    const char *f = getenv("YK_FAULT_KILL");
+    int rank, n;
+    if (f && sscanf(f, "%d:%d", &rank, &n) == 2 && rank == w->rank && n == n_forward) raise(SIGKILL);
+}
+
 /* The loop of every rank but 0: wait for a command from rank 0 and carry it out. */
 static yk_status worker_loop(worker *w, yk_err *err)
 {
+    int n_forward = 0;
     int32_t *ids = malloc(w->e->n_batch * sizeof *ids);
     if (!ids) return yk_err_set(err, YK_E_NOMEM, "%s: out of memory", w->dev->name);
     yk_status st = YK_OK;
@@ -364,6 +375,7 @@ static yk_status worker_loop(worker *w, yk_err *err)
                 break;
             }
             if ((st = yk_comm_bcast(w->comm, 0, ids, c.n * sizeof *ids, err))) break;
+            maybe_die(w, ++n_forward);
             if ((st = worker_forward(w, ids, c.n, c.pos0, c.mode, NULL, err))) break;
         } else if (c.op == OP_STATS) {
             yk_dev_stats s;
@@ -463,6 +475,50 @@ fail:
     return st;
 }
 
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Every rank must run the same model and plan: each sends a hash of the model file's header
+ * (metadata and tensor table) with 64 samples of its tensor data (files of the same shape but other
+ * weights differ there; the whole data is not read), and a hash of the plan, to rank 0, which
+ * answers with the first rank that differs. */
+static yk_status check_agreement(yk_engine *e, yk_comm *c, yk_err *err)
+{
+    const yk_gguf *g = &e->m->gguf;
+    uint64_t h[2] = {fnv1a(0xcbf29ce484222325ull, g->map, g->data_offset), 0xcbf29ce484222325ull};
+    uint64_t data = g->size - g->data_offset;
+    for (int i = 0; i < 64 && data >= 256; i++) h[0] = fnv1a(h[0], g->map + g->data_offset + (data - 256) / 63 * i, 256);
+    h[1] = fnv1a(h[1], &e->plan.tp, sizeof e->plan.tp);
+    h[1] = fnv1a(h[1], &e->plan.pp, sizeof e->plan.pp);
+    h[1] = fnv1a(h[1], e->plan.dev, (size_t)e->plan.n_dev * sizeof *e->plan.dev);
+    h[1] = fnv1a(h[1], &e->n_ctx, sizeof e->n_ctx);
+    h[1] = fnv1a(h[1], &e->n_batch, sizeof e->n_batch);
+    int32_t verdict[2] = {-1, 0}; /* first rank that differs, and what: 1 model, 2 plan */
+    yk_status st;
+    if (c->rank == 0) {
+        for (int r = 1; r < c->size; r++) {
+            uint64_t o[2];
+            if ((st = yk_comm_recv(c, r, o, sizeof o, err))) return st;
+            if (verdict[0] < 0 && (o[0] != h[0] || o[1] != h[1])) {
+                verdict[0] = r;
+                verdict[1] = o[0] != h[0] ? 1 : 2;
+            }
+        }
+    } else if ((st = yk_comm_send(c, 0, h, sizeof h, err))) {
+        return st;
+    }
+    if ((st = yk_comm_bcast(c, 0, verdict, sizeof verdict, err))) return st;
+    if (verdict[0] >= 0)
+        return yk_err_set(err, YK_E_COMM, "rank %d was started with a different %s than rank 0 (%s); every rank needs the same "
+                          "model file and the same flags", verdict[0], verdict[1] == 1 ? "model file" : "plan",
+                          verdict[1] == 1 ? "model header hash differs" : "--tp/--pp/--split/-c/--batch differ");
+    return YK_OK;
+}
+
 yk_status yk_engine_create_mpi(yk_engine **out, const yk_model *m, const yk_plan *p, yk_comm *comm, const yk_engine_opts *o, yk_err *err)
 {
     *out = NULL;
@@ -472,6 +528,7 @@ yk_status yk_engine_create_mpi(yk_engine **out, const yk_model *m, const yk_plan
     yk_status st = engine_alloc(&e, m, p, o, 1, err);
     if (st) goto fail;
     e->mpi = true;
+    if ((st = check_agreement(e, comm, err))) goto fail;
     worker *w = &e->w[0];
     w->e = e;
     w->rank = comm->rank;
