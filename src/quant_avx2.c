@@ -1,4 +1,5 @@
-/* quant_avx2.c: AVX2 + FMA + F16C kernels (compiled with those flags; chosen at run time). */
-#include "quant_impl.h"
-
-const yk_kernels yk_kernels_avx2 = {.name = "avx2"};
+/* quant_avx2.c: the SIMD kernels (quant_simd.inc) built for AVX2 + FMA + F16C; chosen at run time
+ * when the CPU has them (see quant.c). */
+#define SIMD_NAME "avx2"
+#define SIMD_TABLE yk_kernels_avx2
+#include "quant_simd.inc"
