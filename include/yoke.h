@@ -10,5 +10,6 @@
 #include "yoke/pool.h"
 #include "yoke/arch.h"
 #include "yoke/tokenizer.h"
+#include "yoke/sampler.h"
 
 #endif
