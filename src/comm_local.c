@@ -116,6 +116,17 @@ static yk_status local_allreduce(yk_comm *c, int g0, int gn, float *buf, size_t 
     return YK_OK;
 }
 
+static yk_status local_allgather(yk_comm *c, int g0, int gn, const void *buf, size_t bytes, void *out, yk_err *err)
+{
+    world_t *w = ((local_ctx *)c->ctx)->w;
+    barrier_t *b = group_barrier(w, g0, gn);
+    w->slot[c->rank] = (void *)buf;
+    yk_status st = barrier_wait(w, b, err);
+    if (st) return st;
+    for (int r = g0; r < g0 + gn; r++) memcpy((uint8_t *)out + (size_t)(r - g0) * bytes, w->slot[r], bytes);
+    return barrier_wait(w, b, err);
+}
+
 static yk_status local_send(yk_comm *c, int peer, const void *buf, size_t bytes, yk_err *err)
 {
     world_t *w = ((local_ctx *)c->ctx)->w;
@@ -226,6 +237,7 @@ static const yk_comm_ops local_ops = {
     .recv = local_recv,
     .bcast = local_bcast,
     .barrier = local_barrier,
+    .allgather = local_allgather,
     .abort = local_abort,
     .destroy = local_destroy,
 };

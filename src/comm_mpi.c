@@ -89,6 +89,16 @@ static yk_status mpi_allreduce(yk_comm *c, int g0, int gn, float *buf, size_t n,
     return YK_OK;
 }
 
+static yk_status mpi_allgather(yk_comm *c, int g0, int gn, const void *buf, size_t bytes, void *out, yk_err *err)
+{
+    if (bytes > (size_t)INT32_MAX / (size_t)gn) return yk_err_set(err, YK_E_INVALID, "all-gather of %zu bytes is too large", bytes);
+    MPI_Comm g = MPI_COMM_NULL;
+    yk_status st = group_comm(c, g0, gn, &g, err);
+    if (st) return st;
+    MPI_CHECK(MPI_Allgather(buf, (int)bytes, MPI_BYTE, out, (int)bytes, MPI_BYTE, g), "MPI_Allgather");
+    return YK_OK;
+}
+
 static yk_status mpi_send(yk_comm *c, int peer, const void *buf, size_t bytes, yk_err *err)
 {
     if (bytes > INT32_MAX) return yk_err_set(err, YK_E_INVALID, "send of %zu bytes is too large", bytes);
@@ -146,6 +156,7 @@ static const yk_comm_ops mpi_ops = {
     .recv = mpi_recv,
     .bcast = mpi_bcast,
     .barrier = mpi_barrier,
+    .allgather = mpi_allgather,
     .abort = mpi_abort,
     .destroy = mpi_destroy,
 };

@@ -345,6 +345,7 @@ static void worker_stats(const worker *w, yk_dev_stats *s)
     s->busy_s = w->busy_s;
     s->comm_s = w->comm_s;
     s->comm_bytes = w->comm->bytes_sent;
+    s->allreduce_bytes = w->comm->allreduce_bytes;
     s->weight_bytes = w->weight_bytes;
     s->kv_bytes = w->kv_bytes;
 }
@@ -383,7 +384,7 @@ static yk_status worker_loop(worker *w, yk_err *err)
             if ((st = yk_comm_send(w->comm, 0, &s, sizeof s, err))) break;
         } else if (c.op == OP_RESET) {
             w->busy_s = w->comm_s = 0;
-            w->comm->bytes_sent = 0;
+            w->comm->bytes_sent = w->comm->allreduce_bytes = 0;
         }
     }
     free(ids);
@@ -453,6 +454,7 @@ yk_status yk_engine_create_local(yk_engine **out, const yk_model *m, const yk_pl
         w->rank = r;
         w->pd = &e->plan.dev[r];
         w->comm = e->comms[r];
+        w->comm->quant = o ? o->comm_quant : YK_COMM_F32;
         /* threads divided among devices, the first ones taking the remainder */
         int nt = threads / p->n_dev + (r < threads % p->n_dev);
         if (!(w->dev = yk_cpu_device_create(r, nt > 0 ? nt : 1, copy, err))) {
@@ -486,7 +488,7 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
  * (metadata and tensor table) with 64 samples of its tensor data (files of the same shape but other
  * weights differ there; the whole data is not read), and a hash of the plan, to rank 0, which
  * answers with the first rank that differs. */
-static yk_status check_agreement(yk_engine *e, yk_comm *c, yk_err *err)
+static yk_status check_agreement(yk_engine *e, yk_comm *c, const yk_engine_opts *o, yk_err *err)
 {
     const yk_gguf *g = &e->m->gguf;
     uint64_t h[2] = {fnv1a(0xcbf29ce484222325ull, g->map, g->data_offset), 0xcbf29ce484222325ull};
@@ -497,15 +499,17 @@ static yk_status check_agreement(yk_engine *e, yk_comm *c, yk_err *err)
     h[1] = fnv1a(h[1], e->plan.dev, (size_t)e->plan.n_dev * sizeof *e->plan.dev);
     h[1] = fnv1a(h[1], &e->n_ctx, sizeof e->n_ctx);
     h[1] = fnv1a(h[1], &e->n_batch, sizeof e->n_batch);
+    int32_t q = o && o->comm_quant ? 1 : 0;
+    h[1] = fnv1a(h[1], &q, sizeof q);
     int32_t verdict[2] = {-1, 0}; /* first rank that differs, and what: 1 model, 2 plan */
     yk_status st;
     if (c->rank == 0) {
         for (int r = 1; r < c->size; r++) {
-            uint64_t o[2];
-            if ((st = yk_comm_recv(c, r, o, sizeof o, err))) return st;
-            if (verdict[0] < 0 && (o[0] != h[0] || o[1] != h[1])) {
+            uint64_t other[2];
+            if ((st = yk_comm_recv(c, r, other, sizeof other, err))) return st;
+            if (verdict[0] < 0 && (other[0] != h[0] || other[1] != h[1])) {
                 verdict[0] = r;
-                verdict[1] = o[0] != h[0] ? 1 : 2;
+                verdict[1] = other[0] != h[0] ? 1 : 2;
             }
         }
     } else if ((st = yk_comm_send(c, 0, h, sizeof h, err))) {
@@ -528,12 +532,13 @@ yk_status yk_engine_create_mpi(yk_engine **out, const yk_model *m, const yk_plan
     yk_status st = engine_alloc(&e, m, p, o, 1, err);
     if (st) goto fail;
     e->mpi = true;
-    if ((st = check_agreement(e, comm, err))) goto fail;
+    if ((st = check_agreement(e, comm, o, err))) goto fail;
     worker *w = &e->w[0];
     w->e = e;
     w->rank = comm->rank;
     w->pd = &e->plan.dev[comm->rank];
     w->comm = comm;
+    comm->quant = o ? o->comm_quant : YK_COMM_F32;
     int threads = o && o->n_threads > 0 ? o->n_threads : online_cores();
     bool copy = o && o->copy_weights >= 0 ? o->copy_weights != 0 : false;
     if (!(w->dev = yk_cpu_device_create(comm->rank, threads, copy, err))) {
@@ -613,7 +618,7 @@ void yk_engine_reset_stats(yk_engine *e)
     worker *w = &e->w[0];
     if (send_command(e, OP_RESET, 0, 0, 0, &err)) return;
     w->busy_s = w->comm_s = 0;
-    w->comm->bytes_sent = 0;
+    w->comm->bytes_sent = w->comm->allreduce_bytes = 0;
 }
 
 void yk_engine_free(yk_engine *e)

@@ -14,7 +14,10 @@ typedef struct {
     int tp, pp;
     const char *tp_ratios, *pp_ratios;
     uint32_t micro;
+    yk_comm_quant quant;
 } layout;
+
+static uint64_t last_comm_bytes; /* all-reduce bytes of all devices in the last run_layout */
 
 static int argmax(const float *v, int n)
 {
@@ -40,13 +43,17 @@ static bool run_layout(const yk_model *m, const layout *L, const int32_t *ids, i
     yk_plan p;
     if (yk_plan_make(&p, &m->hp, &po, err)) return false;
     yk_engine *e;
-    yk_engine_opts eo = {.n_ctx = 64, .n_threads = threads, .copy_weights = -1};
+    yk_engine_opts eo = {.n_ctx = 64, .n_threads = threads, .copy_weights = -1, .comm_quant = L->quant};
     bool ok = yk_engine_create_local(&e, m, &p, &eo, err) == YK_OK;
     /* first half in one batch, then the rest one token at a time (KV-cache path) */
     int half = n / 2;
     ok = ok && yk_engine_forward(e, ids, (uint32_t)half, 0, YK_LOGITS_ALL, logits, err) == YK_OK;
     for (int t = half; ok && t < n; t++)
         ok = yk_engine_forward(e, ids + t, 1, (uint32_t)t, YK_LOGITS_LAST, logits + (size_t)t * m->hp.n_vocab, err) == YK_OK;
+    yk_dev_stats st[16];
+    last_comm_bytes = 0;
+    if (ok && yk_engine_stats(e, st, err) == YK_OK)
+        for (int d = 0; d < p.n_dev; d++) last_comm_bytes += st[d].allreduce_bytes;
     yk_engine_free(e);
     yk_plan_free(&p);
     return ok;
@@ -63,8 +70,8 @@ int main(void)
         {"llama", 4, 72, 6, 6, 12, 120, 64, 64, 10000.0f, false, 15},  /* head dim 12, many layers */
     };
     const layout layouts[] = {
-        {2, 1, NULL, NULL, 0}, {3, 1, NULL, NULL, 0}, {4, 1, NULL, NULL, 0}, {2, 1, "3,1", NULL, 0},
-        {3, 1, "1,2,1", NULL, 0}, {1, 2, NULL, NULL, 0}, {1, 3, NULL, "2,1,1", 0}, {2, 2, NULL, NULL, 4},
+        {2, 1, NULL, NULL, 0, YK_COMM_F32}, {3, 1, NULL, NULL, 0, YK_COMM_F32}, {4, 1, NULL, NULL, 0, YK_COMM_F32}, {2, 1, "3,1", NULL, 0, YK_COMM_F32},
+        {3, 1, "1,2,1", NULL, 0, YK_COMM_F32}, {1, 2, NULL, NULL, 0, YK_COMM_F32}, {1, 3, NULL, "2,1,1", 0, YK_COMM_F32}, {2, 2, NULL, NULL, 4, YK_COMM_F32},
     };
     const int n = 12;
     int32_t ids[12];
@@ -92,7 +99,7 @@ int main(void)
         for (size_t i = 0; i < (size_t)n * V; i++) ref32[i] = (float)ref[i];
 
         /* the single-device plan against float64 */
-        layout single = {1, 1, NULL, NULL, 0};
+        layout single = {1, 1, NULL, NULL, 0, YK_COMM_F32};
         bool ok = run_layout(&m, &single, ids, n, one, 2, &err);
         CHECK(ok, "shape %zu single device: %s", si, err.msg);
         double e1 = ok ? tu_rel_l2(one, ref32, (size_t)n * V) : 1;
@@ -121,6 +128,19 @@ int main(void)
                     if ((int)j != b1 && a[b1] - a[j] < gap) gap = a[b1] - a[j];
                 if (gap > 1e-4f) CHECK(argmax(got + (size_t)t * V, V) == b1, "shape %zu tp %d pp %d: argmax differs at %d", si, L->tp, L->pp, t);
             }
+        }
+        /* --comm-quant q8: 4 / (34 / 32) = 3.76x less all-reduce payload (less where a payload is
+         * padded to whole blocks of 32), logits within the golden README's
+         * bound for 8-bit activation blocks (2e-2 rel L2), and not identical (it did something) */
+        layout f32 = {2, 1, NULL, NULL, 0, YK_COMM_F32}, q8 = {2, 1, NULL, NULL, 0, YK_COMM_Q8};
+        if (run_layout(&m, &f32, ids, n, got, 2, &err)) {
+            uint64_t bytes_f32 = last_comm_bytes;
+            ok = run_layout(&m, &q8, ids, n, got, 2, &err);
+            CHECK(ok, "shape %zu q8: %s", si, err.msg);
+            double e = tu_rel_l2(got, one, (size_t)n * V), ratio = (double)bytes_f32 / (double)last_comm_bytes;
+            CHECK(ok && e <= 2e-2 && e > 0, "shape %zu comm q8: rel L2 %.3g vs f32", si, e);
+            CHECK(ratio > 3.0 && ratio <= 4.0 * 32 / 34 + 1e-9, "shape %zu comm q8: traffic ratio %.2f", si, ratio);
+            printf("  shape %zu: --comm-quant q8 sends %.2fx less, logits rel L2 %.2e\n", si, ratio, e);
         }
         free(ref);
         free(ref32);

@@ -47,7 +47,7 @@ int main(void)
     CHECK(gen_model_write(model2, &shape), "second model");
     const char *tokens = "1 17 33 5 99 120 64 3 8 77";
     static const struct { int np; const char *flags; } layouts[] = {
-        {2, "--tp 2"}, {2, "--pp 2"}, {3, "--tp 3"}, {3, "--tp 3 --split 1,2,1"}, {4, "--tp 2 --pp 2"}, {4, "--pp 4"},
+        {2, "--tp 2"}, {2, "--tp 2 --comm-quant q8"}, {2, "--pp 2"}, {3, "--tp 3"}, {3, "--tp 3 --split 1,2,1"}, {4, "--tp 2 --pp 2"}, {4, "--pp 4"},
     };
     for (size_t i = 0; i < sizeof layouts / sizeof *layouts; i++) {
         snprintf(cmd, sizeof cmd, "%s logits -m %s --tokens '%s' -o %s %s -t 1 2>&1", tu_yoke(), model, tokens, a, layouts[i].flags);

@@ -15,6 +15,11 @@
 
 typedef struct yk_comm yk_comm;
 
+/* All-reduce payload: f32 (exact up to summation order), or q8 (8-bit blocks of 32 values with
+ * one f16 scale each: 1.0625 bytes a value instead of 4; every member sums the same rounded
+ * values in rank order, so members still agree bit for bit). */
+typedef enum { YK_COMM_F32 = 0, YK_COMM_Q8 = 1 } yk_comm_quant;
+
 typedef struct {
     const char *kind;  /* "local", "mpi" */
     /* buf (n floats) = sum over ranks [g0, g0 + gn) of their buf, added in rank order */
@@ -24,6 +29,8 @@ typedef struct {
     /* buf of root copied to every rank */
     yk_status (*bcast)(yk_comm *c, int root, void *buf, size_t bytes, yk_err *err);
     yk_status (*barrier)(yk_comm *c, yk_err *err);
+    /* out (gn x bytes) = every group member's buf, in rank order */
+    yk_status (*allgather)(yk_comm *c, int g0, int gn, const void *buf, size_t bytes, void *out, yk_err *err);
     /* Marks this rank failed so that peers waiting on it give up (optional: may be NULL). */
     void (*abort)(yk_comm *c, const char *why);
     void (*destroy)(yk_comm *c);
@@ -34,7 +41,11 @@ struct yk_comm {
     void *ctx;
     int rank, size;
     uint64_t bytes_sent;  /* payload bytes this rank sent or contributed (all-reduce: its buffer) */
+    uint64_t allreduce_bytes; /* of which all-reduce payload */
     double seconds;       /* time spent inside comm calls */
+    yk_comm_quant quant;  /* all-reduce payload format */
+    void *qbuf;           /* scratch for quantised all-reduce */
+    size_t qbuf_bytes;
 };
 
 /* In-process communicator for n ranks: fills comms[0..n) (one per device thread). */

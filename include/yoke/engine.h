@@ -20,6 +20,7 @@ typedef struct {
     uint32_t n_batch;   /* most tokens per forward chunk; 0: 512 */
     int n_threads;      /* threads over all local devices; 0: one per core */
     int copy_weights;   /* -1: default (copy when there are several devices), 0: view the mmap, 1: copy */
+    yk_comm_quant comm_quant; /* all-reduce payload format */
 } yk_engine_opts;
 
 typedef enum { YK_LOGITS_LAST = 0, YK_LOGITS_ALL = 1 } yk_logits_mode;
@@ -30,6 +31,7 @@ typedef struct {
     double busy_s;      /* time inside forward passes */
     double comm_s;      /* of which inside comm calls (transfer and waiting) */
     uint64_t comm_bytes;
+    uint64_t allreduce_bytes; /* of which all-reduce payload */
     uint64_t weight_bytes;  /* bytes of weights this device holds */
     uint64_t kv_bytes;      /* bytes of KV cache */
 } yk_dev_stats;
