@@ -118,25 +118,35 @@ typedef struct {
     const yk_attn_args *a;
 } attn_job;
 
+/* Row j of a KV head's cache as float32: the row itself (F32) or converted into tmp (F16). */
+static inline const float *kv_row(const yk_attn_args *a, const void *cache, uint32_t kvh, uint32_t j, float *tmp)
+{
+    size_t at = ((size_t)kvh * a->ctx + j) * a->head_dim;
+    if (a->kv_type == YK_TYPE_F32) return (const float *)cache + at;
+    const uint16_t *h = (const uint16_t *)cache + at;
+    for (uint32_t i = 0; i < a->head_dim; i++) tmp[i] = yk_f16_to_f32(h[i]);
+    return tmp;
+}
+
 static void attn_task(void *ctx, int ith, int nth)
 {
     const attn_job *job = ctx;
     const yk_attn_args *a = job->a;
     uint32_t hd = a->head_dim;
-    float *scores = job->c->scores + (size_t)ith * a->ctx;
+    float *scores = job->c->scores + (size_t)ith * (a->ctx + hd);
+    float *tmp = scores + a->ctx;
     float scale = 1.0f / sqrtf((float)hd);
     int64_t total = (int64_t)a->nt * a->n_q;
     for (int64_t job_i = ith; job_i < total; job_i += nth) {
         uint32_t t = (uint32_t)(job_i / a->n_q), h = (uint32_t)(job_i % a->n_q);
         uint32_t pos = a->pos0 + t, kvh = (uint32_t)a->kv_of_q[h];
         const float *q = a->q + ((size_t)t * a->n_q + h) * hd;
-        const float *kc = a->kcache + (size_t)kvh * a->ctx * hd;
-        const float *vc = a->vcache + (size_t)kvh * a->ctx * hd;
         /* scores = softmax(q . K^T / sqrt(head_dim)) over positions 0..pos (causal) */
         float mx = -INFINITY;
         for (uint32_t j = 0; j <= pos; j++) {
+            const float *kj = kv_row(a, a->kcache, kvh, j, tmp);
             float s = 0;
-            for (uint32_t i = 0; i < hd; i++) s += q[i] * kc[(size_t)j * hd + i];
+            for (uint32_t i = 0; i < hd; i++) s += q[i] * kj[i];
             scores[j] = s * scale;
             if (scores[j] > mx) mx = scores[j];
         }
@@ -151,7 +161,7 @@ static void attn_task(void *ctx, int ith, int nth)
         for (uint32_t i = 0; i < hd; i++) o[i] = 0;
         for (uint32_t j = 0; j <= pos; j++) {
             float p = scores[j] * inv;
-            const float *vj = vc + (size_t)j * hd;
+            const float *vj = kv_row(a, a->vcache, kvh, j, tmp);
             for (uint32_t i = 0; i < hd; i++) o[i] += p * vj[i];
         }
     }
@@ -162,14 +172,22 @@ static void cpu_attention(yk_device *d, const yk_attn_args *a)
     cpu_device *c = cpu(d);
     uint32_t hd = a->head_dim;
     YK_ASSERT(a->pos0 + a->nt <= a->ctx);
+    YK_ASSERT(a->kv_type == YK_TYPE_F32 || a->kv_type == YK_TYPE_F16);
     /* store the new keys and values in the cache: (nt, n_kv, hd) -> (n_kv, ctx, hd) */
     for (uint32_t t = 0; t < a->nt; t++)
         for (uint32_t h = 0; h < a->n_kv; h++) {
             size_t dst = ((size_t)h * a->ctx + a->pos0 + t) * hd, src = ((size_t)t * a->n_kv + h) * hd;
-            memcpy(a->kcache + dst, a->k + src, hd * sizeof(float));
-            memcpy(a->vcache + dst, a->v + src, hd * sizeof(float));
+            if (a->kv_type == YK_TYPE_F32) {
+                memcpy((float *)a->kcache + dst, a->k + src, hd * sizeof(float));
+                memcpy((float *)a->vcache + dst, a->v + src, hd * sizeof(float));
+            } else {
+                for (uint32_t i = 0; i < hd; i++) {
+                    ((uint16_t *)a->kcache)[dst + i] = yk_f32_to_f16(a->k[src + i]);
+                    ((uint16_t *)a->vcache)[dst + i] = yk_f32_to_f16(a->v[src + i]);
+                }
+            }
         }
-    size_t need = (size_t)d->n_threads * a->ctx;
+    size_t need = (size_t)d->n_threads * (a->ctx + hd);
     if (need > c->scores_len) {
         free(c->scores);
         c->scores = cpu_alloc(d, need * sizeof(float));

@@ -25,7 +25,7 @@ typedef struct {
     yk_dmat wq, wk, wv, wo, gate, up, down;
     float *attn_norm, *ffn_norm;  /* (n_embd) */
     float *bq, *bk, *bv;          /* (nq * hd), (nkv * hd) x2, or NULL */
-    float *kcache, *vcache;       /* (nkv, n_ctx, hd) */
+    void *kcache, *vcache;        /* (nkv, n_ctx, hd) of kv_type */
 } layer_slice;
 
 typedef struct {
@@ -62,6 +62,7 @@ struct yk_engine {
     const yk_model *m;
     yk_plan plan;                 /* private copy */
     uint32_t n_ctx, n_batch, micro;
+    yk_type kv_type;              /* KV cache element type */
     bool mpi;
     int n_local;
     worker *w;                    /* n_local workers: all ranks in-process, or this rank under MPI */
@@ -163,12 +164,12 @@ static yk_status worker_init(worker *w, yk_err *err)
             (st = upload_mat(w, &L->up, &lw->w_up, pd->ff0, pd->ff1, 0, d, err)) ||
             (st = upload_mat(w, &L->down, &lw->w_down, 0, d, pd->ff0, pd->ff1, err)))
             return st;
-        size_t kv = (size_t)w->nkv * ctx * hd;
-        L->kcache = yk_dev_alloc(w->dev, kv * sizeof(float));
-        L->vcache = yk_dev_alloc(w->dev, kv * sizeof(float));
+        size_t kv = (size_t)w->nkv * ctx * hd * (w->e->kv_type == YK_TYPE_F16 ? 2 : 4);
+        L->kcache = yk_dev_alloc(w->dev, kv);
+        L->vcache = yk_dev_alloc(w->dev, kv);
         if (!L->kcache || !L->vcache)
             return yk_err_set(err, YK_E_NOMEM, "%s: out of memory for a KV cache of %u positions (-c to lower it)", w->dev->name, ctx);
-        w->kv_bytes += 2 * kv * sizeof(float);
+        w->kv_bytes += 2 * kv;
     }
     if (w->nvoc) {
         if ((st = upload_vec(w, &w->output_norm, &m->output_norm, 0, d, err)) ||
@@ -202,7 +203,7 @@ static void worker_release(worker *w)
         layer_slice *L = &w->layers[i];
         yk_dmat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
         for (size_t j = 0; j < sizeof mats / sizeof *mats; j++) yk_dev_free_mat(w->dev, mats[j]);
-        float *vecs[] = {L->attn_norm, L->ffn_norm, L->bq, L->bk, L->bv, L->kcache, L->vcache};
+        void *vecs[] = {L->attn_norm, L->ffn_norm, L->bq, L->bk, L->bv, L->kcache, L->vcache};
         for (size_t j = 0; j < sizeof vecs / sizeof *vecs; j++) yk_dev_free(w->dev, vecs[j]);
     }
     free(w->layers);
@@ -241,7 +242,7 @@ static yk_status layer_forward(worker *w, layer_slice *L, uint32_t nt, uint32_t 
     /* att = softmax(q K^T / sqrt(hd)) V, causal, over the cache with this step's k, v added */
     yk_attn_args a = {.out = w->att, .q = w->q, .k = w->k, .v = w->v, .kcache = L->kcache, .vcache = L->vcache,
                       .kv_of_q = w->kv_of_q, .n_q = w->nq, .n_kv = w->nkv, .head_dim = hd, .ctx = w->e->n_ctx,
-                      .pos0 = pos0, .nt = nt};
+                      .pos0 = pos0, .nt = nt, .kv_type = w->e->kv_type};
     yk_dev_attention(dev, &a);
     /* x = x + sum over the group of Wo[:, my heads] att */
     yk_dev_matmul(dev, &L->wo, w->att, nt, w->xb);
@@ -416,6 +417,7 @@ static yk_status engine_alloc(yk_engine **out, const yk_model *m, const yk_plan 
     e->n_batch = o && o->n_batch ? o->n_batch : 512;
     if (e->n_batch > e->n_ctx) e->n_batch = e->n_ctx;
     if (e->n_ctx > (1u << 24)) return yk_err_set(err, YK_E_INVALID, "-c %u: context too large", e->n_ctx);
+    e->kv_type = o && o->kv_f16 ? YK_TYPE_F16 : YK_TYPE_F32;
     /* micro-batches: about 4 per stage so the pipeline fills, at least 8 tokens each */
     e->micro = p->micro_batch ? p->micro_batch : (e->n_batch + 4 * p->pp - 1) / (4 * p->pp);
     if (e->micro < 8) e->micro = 8;
@@ -501,6 +503,7 @@ static yk_status check_agreement(yk_engine *e, yk_comm *c, const yk_engine_opts 
     h[1] = fnv1a(h[1], &e->n_batch, sizeof e->n_batch);
     int32_t q = o && o->comm_quant ? 1 : 0;
     h[1] = fnv1a(h[1], &q, sizeof q);
+    h[1] = fnv1a(h[1], &e->kv_type, sizeof e->kv_type);
     int32_t verdict[2] = {-1, 0}; /* first rank that differs, and what: 1 model, 2 plan */
     yk_status st;
     if (c->rank == 0) {

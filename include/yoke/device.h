@@ -32,12 +32,13 @@ typedef struct {
 
 /* Causal attention of nt new tokens at positions pos0.. over the KV cache of this device's heads.
  * q: (nt, n_q * head_dim); k, v: (nt, n_kv * head_dim); the new k, v rows are first stored in the
- * cache; kcache, vcache: (n_kv, ctx, head_dim). Local query head h reads local KV head
+ * cache; kcache, vcache: (n_kv, ctx, head_dim) of kv_type (F32 or F16). Local query head h reads local KV head
  * kv_of_q[h]. out: (nt, n_q * head_dim). */
 typedef struct {
     float *out;
     const float *q, *k, *v;
-    float *kcache, *vcache;
+    void *kcache, *vcache;
+    yk_type kv_type;         /* YK_TYPE_F32 or YK_TYPE_F16 */
     const int32_t *kv_of_q;  /* host array, n_q entries */
     uint32_t n_q, n_kv, head_dim, ctx;
     uint32_t pos0, nt;

@@ -21,6 +21,7 @@ typedef struct {
     int n_threads;      /* threads over all local devices; 0: one per core */
     int copy_weights;   /* -1: default (copy when there are several devices), 0: view the mmap, 1: copy */
     yk_comm_quant comm_quant; /* all-reduce payload format */
+    bool kv_f16;        /* KV cache in F16 (half the memory) instead of F32 */
 } yk_engine_opts;
 
 typedef enum { YK_LOGITS_LAST = 0, YK_LOGITS_ALL = 1 } yk_logits_mode;

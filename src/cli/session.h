@@ -24,6 +24,7 @@ typedef struct {
     yk_engine *engine;
     yk_comm *mpi;             /* non-NULL under mpirun */
     int rank;                 /* MPI rank (0 in-process) */
+    int kv_elem_bytes;        /* 4 (F32) or 2 (F16) */
 } session;
 
 void session_opts_init(session_opts *o);
