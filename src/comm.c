@@ -10,7 +10,8 @@
 static yk_status allreduce_q8(yk_comm *c, int g0, int gn, float *buf, size_t n, yk_err *err)
 {
     size_t padded = (n + 31) / 32 * 32, row = yk_row_bytes(YK_TYPE_Q8_0, (int64_t)padded);
-    size_t need = row * (size_t)(gn + 1) + padded * sizeof(float) * 2;
+    size_t qbytes = (row * (size_t)(gn + 1) + 63) / 64 * 64; /* the floats after the blocks stay aligned */
+    size_t need = qbytes + padded * sizeof(float) * 2;
     if (need > c->qbuf_bytes) {
         free(c->qbuf);
         c->qbuf = malloc(need);
@@ -21,7 +22,7 @@ static yk_status allreduce_q8(yk_comm *c, int g0, int gn, float *buf, size_t n, 
         c->qbuf_bytes = need;
     }
     uint8_t *mine = c->qbuf, *all = mine + row;
-    float *tmp = (float *)(all + row * (size_t)gn), *sum = tmp + padded;
+    float *tmp = (float *)(mine + qbytes), *sum = tmp + padded;
     memcpy(tmp, buf, n * sizeof(float));
     memset(tmp + n, 0, (padded - n) * sizeof(float));
     yk_quantize_row(YK_TYPE_Q8_0, tmp, mine, (int64_t)padded);
