@@ -1,8 +1,79 @@
-/* cmd_run.c: yoke run (not built yet). */
-#include "cli.h"
+/* cmd_run.c: yoke run -m FILE (-p TEXT | --tokens "ID ...") -n N: generate text from a prompt,
+ * streaming it, with one stats line at the end. */
+#include "generate.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 int yk_cmd_run(int argc, char **argv)
 {
-    (void)argc;
-    return cli_fail(argv[0], "not implemented yet");
+    const char *cmd = argv[0], *prompt = NULL, *tokens = NULL;
+    bool no_bos = false;
+    session_opts so;
+    gen_opts go;
+    session_opts_init(&so);
+    gen_opts_init(&go);
+    for (int i = 1; i < argc; i++) {
+        int r = session_flag(cmd, &so, argc, argv, &i);
+        if (!r) r = gen_flag(cmd, &go, argc, argv, &i);
+        if (r < 0) return 1;
+        if (r > 0) continue;
+        if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--prompt")) {
+            if (!(prompt = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(argv[i], "--tokens")) {
+            if (!(tokens = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(argv[i], "--no-bos")) {
+            no_bos = true;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: yoke run -m FILE (-p TEXT | --tokens \"ID ...\") [-n N] [flags]\n");
+            session_usage(stdout);
+            gen_usage(stdout);
+            return 0;
+        } else {
+            return cli_fail(cmd, "unknown flag %s (yoke run --help)", argv[i]);
+        }
+    }
+    if (!prompt == !tokens) return cli_fail(cmd, "give the prompt as -p TEXT or as --tokens \"ID ...\" (one of them)");
+    session s;
+    int rc = session_open(cmd, &s, &so, &argc, &argv);
+    if (rc) return rc == 2 ? 0 : 1;
+
+    yk_err err = {0};
+    yk_tokenizer tok;
+    yk_sampler smp;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    bool have_tok = false, have_smp = false;
+    if (yk_tokenizer_load(&tok, &s.model.gguf, &err)) {
+        rc = cli_fail(cmd, "%s", err.msg);
+        goto done;
+    }
+    have_tok = true;
+    if (tokens) {
+        int k = cli_parse_ids(cmd, tokens, &ids);
+        if (k < 0) {
+            rc = 1;
+            goto done;
+        }
+        n = (size_t)k;
+    } else if (yk_tokenizer_encode(&tok, prompt, strlen(prompt), !no_bos, false, &ids, &n, &err)) {
+        rc = cli_fail(cmd, "-p: %s", err.msg);
+        goto done;
+    }
+    if (yk_sampler_init(&smp, &go.sp, (int32_t)s.model.hp.n_vocab, &err)) {
+        rc = cli_fail(cmd, "%s", err.msg);
+        goto done;
+    }
+    have_smp = true;
+    if (!go.print_ids && prompt) fputs(prompt, stdout);
+    uint32_t pos = 0;
+    gen_result res;
+    rc = gen_run(cmd, &s, &tok, &smp, &go, ids, (uint32_t)n, &pos, stdout, &res);
+    if (!rc) gen_print_stats(&s, &res, stderr);
+done:
+    free(ids);
+    if (have_smp) yk_sampler_free(&smp);
+    if (have_tok) yk_tokenizer_free(&tok);
+    session_close(&s);
+    return rc;
 }
