@@ -11,5 +11,6 @@
 #include "yoke/arch.h"
 #include "yoke/tokenizer.h"
 #include "yoke/sampler.h"
+#include "yoke/chat.h"
 
 #endif
