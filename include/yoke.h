@@ -12,5 +12,6 @@
 #include "yoke/tokenizer.h"
 #include "yoke/sampler.h"
 #include "yoke/chat.h"
+#include "yoke/mkmodel.h"
 
 #endif

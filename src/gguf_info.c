@@ -131,6 +131,10 @@ static void add_float(text *t, double v, bool is_f32, bool json)
         return;
     }
     char b[40];
+    if (v == floor(v) && fabs(v) < 1e15) { /* integral: 500000 rather than 5e+05 */
+        add(t, "%.0f", v);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(b, sizeof b, "%.*g", prec, v);
         if (is_f32 ? strtof(b, NULL) == (float)v : strtod(b, NULL) == v) break;
