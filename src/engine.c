@@ -47,7 +47,7 @@ typedef struct {
     float *q, *att;               /* (nb, nq * hd) */
     float *k, *v;                 /* (nb, nkv * hd) */
     float *hb, *hb2;              /* (nb, nff) */
-    float *logits;                /* (nb, nvoc) */
+    float *logits;                /* (LOGIT_CHUNK, nvoc) */
     float *host_x;                /* (nb, n_embd) host staging for the embedding lookup */
     double busy_s;                /* inside forward passes */
     double comm_s;                /* of which in comm calls */
@@ -67,10 +67,13 @@ struct yk_engine {
     int n_local;
     worker *w;                    /* n_local workers: all ranks in-process, or this rank under MPI */
     yk_comm **comms;              /* in-process communicators (n_local) */
-    float *gather;                /* rank 0: (nb, max nvoc) staging for received logits */
+    float *gather;                /* rank 0: (LOGIT_CHUNK, max nvoc) staging for received logits */
 };
 
 enum { OP_FORWARD = 1, OP_STATS, OP_RESET, OP_STOP };
+
+/* Output rows computed (and sent to rank 0) at a time. */
+#define LOGIT_CHUNK 32u
 
 typedef struct {
     int32_t op;
@@ -189,7 +192,7 @@ static yk_status worker_init(worker *w, yk_err *err)
     w->v = dev_buf(w, (size_t)nb * w->nkv * hd, &ok);
     w->hb = dev_buf(w, (size_t)nb * w->nff, &ok);
     w->hb2 = dev_buf(w, (size_t)nb * w->nff, &ok);
-    w->logits = dev_buf(w, (size_t)nb * w->nvoc, &ok);
+    w->logits = dev_buf(w, (size_t)(nb < LOGIT_CHUNK ? nb : LOGIT_CHUNK) * w->nvoc, &ok);
     w->host_x = malloc((size_t)nb * d * sizeof(float));
     if (!ok || !w->host_x) return yk_err_set(err, YK_E_NOMEM, "%s: out of memory for activation buffers", w->dev->name);
     return YK_OK;
@@ -299,38 +302,44 @@ static yk_status worker_forward(worker *w, const int32_t *ids, uint32_t n, uint3
             if ((st = yk_comm_send(w->comm, w->rank + p->tp, w->host_x, (size_t)nt * d * sizeof(float), err))) return st;
             continue;
         }
-        /* logits = Woutput[my rows] . (rmsnorm(x) * output_norm), for every token or the last */
+        /* logits = Woutput[my rows] . (rmsnorm(x) * output_norm), for every token or the last,
+         * LOGIT_CHUNK rows at a time (a 128k vocabulary makes 0.5 MB of logits per token) */
         bool want_all = mode == YK_LOGITS_ALL;
         if (!want_all && t0 + nt != n) continue;
         uint32_t rows = want_all ? nt : 1;
         const float *xin = w->x + (size_t)(want_all ? 0 : nt - 1) * d;
-        yk_dev_rmsnorm(w->dev, w->xb, xin, w->output_norm, d, rows, m->hp.rms_eps);
-        yk_dev_matmul(w->dev, &w->output, w->xb, rows, w->logits);
-        yk_dev_sync(w->dev);
-        size_t bytes = (size_t)rows * w->nvoc * sizeof(float);
-        if (w->rank == 0) {
-            float *dst = logits + (size_t)(want_all ? t0 : 0) * V;
-            for (uint32_t r = 0; r < rows; r++)
-                yk_dev_read(w->dev, dst + (size_t)r * V + pd->vocab0, w->logits + (size_t)r * w->nvoc, w->nvoc * sizeof(float));
-        } else {
-            if ((st = yk_comm_send(w->comm, 0, w->logits, bytes, err))) return st;
+        float *dst = logits ? logits + (size_t)(want_all ? t0 : 0) * V : NULL;
+        for (uint32_t r0 = 0; r0 < rows; r0 += LOGIT_CHUNK) {
+            uint32_t rc = rows - r0 < LOGIT_CHUNK ? rows - r0 : LOGIT_CHUNK;
+            yk_dev_rmsnorm(w->dev, w->xb, xin + (size_t)r0 * d, w->output_norm, d, rc, m->hp.rms_eps);
+            yk_dev_matmul(w->dev, &w->output, w->xb, rc, w->logits);
+            yk_dev_sync(w->dev);
+            if (w->rank == 0) {
+                for (uint32_t r = 0; r < rc; r++)
+                    yk_dev_read(w->dev, dst + (size_t)(r0 + r) * V + pd->vocab0, w->logits + (size_t)r * w->nvoc, w->nvoc * sizeof(float));
+            } else if ((st = yk_comm_send(w->comm, 0, w->logits, (size_t)rc * w->nvoc * sizeof(float), err))) {
+                return st;
+            }
         }
     }
-    /* rank 0 gathers the other last-stage devices' logits, micro-batch by micro-batch */
+    /* rank 0 gathers the other last-stage devices' logits, in the order they were sent */
     if (w->rank == 0) {
         for (uint32_t t0 = 0; t0 < n; t0 += micro) {
             uint32_t nt = n - t0 < micro ? n - t0 : micro;
             bool want_all = mode == YK_LOGITS_ALL;
             if (!want_all && t0 + nt != n) continue;
             uint32_t rows = want_all ? nt : 1;
-            for (int r = last_stage_first(p); r < p->n_dev; r++) {
-                if (r == 0) continue;
-                const yk_plan_dev *od = &p->dev[r];
-                uint32_t nv = od->vocab1 - od->vocab0;
-                if ((st = yk_comm_recv(w->comm, r, e->gather, (size_t)rows * nv * sizeof(float), err))) return st;
-                float *dst = logits + (size_t)(want_all ? t0 : 0) * V;
-                for (uint32_t row = 0; row < rows; row++)
-                    memcpy(dst + (size_t)row * V + od->vocab0, e->gather + (size_t)row * nv, nv * sizeof(float));
+            float *dst = logits + (size_t)(want_all ? t0 : 0) * V;
+            for (uint32_t r0 = 0; r0 < rows; r0 += LOGIT_CHUNK) {
+                uint32_t rc = rows - r0 < LOGIT_CHUNK ? rows - r0 : LOGIT_CHUNK;
+                for (int r = last_stage_first(p); r < p->n_dev; r++) {
+                    if (r == 0) continue;
+                    const yk_plan_dev *od = &p->dev[r];
+                    uint32_t nv = od->vocab1 - od->vocab0;
+                    if ((st = yk_comm_recv(w->comm, r, e->gather, (size_t)rc * nv * sizeof(float), err))) return st;
+                    for (uint32_t row = 0; row < rc; row++)
+                        memcpy(dst + (size_t)(r0 + row) * V + od->vocab0, e->gather + (size_t)row * nv, nv * sizeof(float));
+                }
             }
         }
     }
@@ -425,7 +434,7 @@ static yk_status engine_alloc(yk_engine **out, const yk_model *m, const yk_plan 
     uint32_t max_nv = 0;
     for (int r = 0; r < p->n_dev; r++)
         if (p->dev[r].vocab1 - p->dev[r].vocab0 > max_nv) max_nv = p->dev[r].vocab1 - p->dev[r].vocab0;
-    e->gather = malloc((size_t)e->n_batch * max_nv * sizeof(float));
+    e->gather = malloc((size_t)(e->n_batch < LOGIT_CHUNK ? e->n_batch : LOGIT_CHUNK) * max_nv * sizeof(float));
     if (!e->gather) return yk_err_set(err, YK_E_NOMEM, "engine: out of memory for the logits");
     return YK_OK;
 }

@@ -75,7 +75,11 @@ int gen_flag(const char *cmd, gen_opts *o, int argc, char **argv, int *i)
 int gen_run(const char *cmd, session *s, const yk_tokenizer *tok, yk_sampler *smp, const gen_opts *o, const int32_t *ids,
             uint32_t n, uint32_t *pos, FILE *out, gen_result *res)
 {
+    int32_t *keep_ids = res->ids;
+    uint32_t keep_cap = res->ids_cap;
     memset(res, 0, sizeof *res);
+    res->ids = keep_ids;
+    res->ids_cap = keep_cap;
     uint32_t V = s->model.hp.n_vocab, ctx = yk_engine_n_ctx(s->engine);
     if (n == 0) return cli_fail(cmd, "the prompt is empty");
     if ((uint64_t)*pos + n > ctx)
@@ -117,6 +121,7 @@ int gen_run(const char *cmd, session *s, const yk_tokenizer *tok, yk_sampler *sm
             fwrite(piece.ptr, 1, piece.len, out);
         }
         fflush(out);
+        if (res->ids && res->n_gen < res->ids_cap) res->ids[res->n_gen] = id;
         res->n_gen++;
         if (*pos >= ctx) {
             fprintf(stderr, "\n[context of %u tokens is full]\n", ctx);

@@ -20,6 +20,8 @@ typedef struct {
     double prompt_s, gen_s;
     int32_t last_id;
     bool stopped_eog;
+    int32_t *ids;          /* (optional, set by the caller) receives the generated ids */
+    uint32_t ids_cap;
 } gen_result;
 
 void gen_opts_init(gen_opts *o);
@@ -28,7 +30,8 @@ int gen_flag(const char *cmd, gen_opts *o, int argc, char **argv, int *i);
 void gen_usage(FILE *f);
 
 /* Evaluates prompt ids[0..n) at position *pos, then generates, writing text (or ids) to out and
- * advancing *pos. The sampler is not reset (chat keeps its penalty window across turns). */
+ * advancing *pos. The sampler is not reset (chat keeps its penalty window across turns). The
+ * caller may set res->ids / res->ids_cap to receive the generated ids; the rest of res is filled. */
 int gen_run(const char *cmd, session *s, const yk_tokenizer *tok, yk_sampler *smp, const gen_opts *o, const int32_t *ids,
             uint32_t n, uint32_t *pos, FILE *out, gen_result *res);
 /* The closing stats line: prompt tok/s, decode tok/s, GB/s of weights read, and per-device times. */
