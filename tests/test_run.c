@@ -48,6 +48,20 @@ int main(void)
     snprintf(cmd, sizeof cmd, "%s run -m %s -p 'Once upon a time' -n 48 --seed 8 --temp 1 2>/dev/null", y, model);
     CHECK(run(cmd) == 0 && strcmp(out, first), "another seed, another text");
 
+    /* chat: two turns on standard input, greedy: two replies, deterministic; a model without a
+     * template asks for --chat-template */
+    snprintf(cmd, sizeof cmd, "printf 'Tell me a story\\nAnd another\\n' | %s chat -m %s --chat-template llama2 --temp 0 -n 12 2>/dev/null", y, model);
+    CHECK(run(cmd) == 0, "chat ran: %s", out);
+    int lines = 0;
+    for (const char *p = out; *p; p++) lines += *p == '\n';
+    CHECK(lines == 2, "two replies: '%s'", out);
+    snprintf(first, sizeof first, "%s", out);
+    CHECK(run(cmd) == 0 && !strcmp(out, first), "greedy chat is deterministic");
+    snprintf(cmd, sizeof cmd, "echo hi | %s chat -m %s 2>&1", y, model);
+    CHECK(run(cmd) == 1 && strstr(out, "--chat-template"), "no template: %s", out);
+    snprintf(cmd, sizeof cmd, "echo hi | %s chat -m %s --chat-template nosuch 2>&1", y, model);
+    CHECK(run(cmd) == 1 && strstr(out, "nosuch"), "unknown template: %s", out);
+
     /* bad input: a clear message naming what is wrong, exit status 1 */
     static const struct { const char *args, *says; } bad[] = {
         {"run -p hi", "-m FILE"},
