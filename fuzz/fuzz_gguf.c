@@ -2,6 +2,7 @@
  * status and a message; on success every lookup and accessor must stay inside the buffer. */
 #include "yoke/gguf.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,6 +27,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         yk_str s;
         double d;
         int64_t v;
+        /* What yoke info renders, in both forms, into a buffer of the size it uses. */
+        size_t cap = 8 * (size_t)kv->nbytes + 256;
+        char *text = malloc(cap);
+        if (text) {
+            YK_ASSERT(yk_gguf_kv_text(kv, true, 16, text, cap) && strlen(text) < cap);
+            YK_ASSERT(yk_gguf_kv_text(kv, false, 16, text, cap));
+            free(text);
+        }
         if (kv->type == YK_GGUF_ARRAY) {
             for (uint64_t k = 0; k < kv->arr_n && k < 64; k++) {
                 if (yk_gguf_arr_str(kv, k, &s) && s.len) sink += (unsigned char)s.ptr[s.len - 1];
@@ -41,6 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const yk_gguf_tensor *t = &g.tensors[i];
         if (t->nbytes) sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->nbytes - 1];
     }
+    yk_gguf_summary sum;
+    yk_gguf_summarize(&g, &sum);
     (void)sink;
     yk_gguf_close(&g);
     return 0;
