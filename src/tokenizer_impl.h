@@ -58,7 +58,7 @@ struct yk_tok_impl {
     tk_pretok *pretok;
 };
 
-/* Hash of a byte string, and of a pair of strings (a merge) without building it. */
+/* Hash of a byte string, and of a pair of strings (a merge) without building the pair. */
 uint32_t tk_hash(const char *s, size_t n);
 uint32_t tk_hash_pair(const char *a, size_t na, const char *b, size_t nb);
 

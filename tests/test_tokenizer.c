@@ -107,6 +107,75 @@ static void print_text(const char *s, size_t n)
 
 static int n_supported_with_vectors, n_skipped_with_vectors;
 
+static uint64_t tu_hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Appends the UTF-8 of cp. */
+static size_t put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* A random string of up to 40 characters drawn from scripts and cases the pre-tokenizers treat
+ * differently: ASCII words, digits, punctuation, contractions, Latin-1, Cyrillic, CJK, Hangul,
+ * emoji, combining marks, and the whitespace the regexes single out (U+00A0, U+3000, U+2028,
+ * U+180E, U+0085, runs of spaces, tabs, newlines). Returns its length in bytes. */
+static size_t random_text(tu_rng *r, char *o)
+{
+    static const uint32_t ws[] = {0xA0, 0x3000, 0x2028, 0x180E, 0x85, 0x2009, ' ', '\t', '\n', '\r'};
+    static const char *const words[] = {"'s", "'ll", "Hello", " world", "333", "  ", "    ", "\n\n", "{}", "x=1;"};
+    int n = (int)(tu_uniform(r) * 41);
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        int pool = (int)(tu_uniform(r) * 11);
+        double u = tu_uniform(r);
+        uint32_t cp;
+        switch (pool) {
+        case 0: cp = 0x20 + (uint32_t)(u * 95); break;
+        case 1: cp = 'a' + (uint32_t)(u * 26); break;
+        case 2: cp = 0xC0 + (uint32_t)(u * 64); break;
+        case 3: cp = 0x400 + (uint32_t)(u * 256); break;
+        case 4: cp = 0x4E00 + (uint32_t)(u * 0x51A5); break;
+        case 5: cp = 0xAC00 + (uint32_t)(u * 0x2BA4); break;
+        case 6: cp = 0x1F300 + (uint32_t)(u * 0x400); break;
+        case 7: cp = 0x300 + (uint32_t)(u * 0x70); break;
+        case 8: cp = ws[(int)(u * (sizeof ws / sizeof *ws))]; break;
+        case 9: cp = '0' + (uint32_t)(u * 10); break;
+        default: {
+            const char *w = words[(int)(u * (sizeof words / sizeof *words))];
+            memcpy(o + k, w, strlen(w));
+            k += strlen(w);
+            continue;
+        }
+        }
+        k += put_utf8(o + k, cp);
+    }
+    return k;
+}
+
 /* Runs one vocabulary: load, vectors (when present), round trips over the strings given. */
 static void run_vocab(const char *dir, const char *file, const char **strs, const size_t *lens, size_t n_strs)
 {
@@ -196,13 +265,38 @@ static void run_vocab(const char *dir, const char *file, const char **strs, cons
         free(ids);
         free(back);
     }
+    /* round trips of random text (seeded per vocabulary) */
+    tu_rng r = {tu_hash_name(file)};
+    int rnd_ok = 0, rnd_n = 300;
+    for (int k = 0; k < rnd_n; k++) {
+        char buf[512];
+        size_t bl0 = random_text(&r, buf);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        char *back = NULL;
+        size_t bl = 0;
+        st = yk_tokenizer_encode(&t, buf, bl0, false, false, &ids, &n, &err);
+        if (!st) st = yk_tokenizer_decode(&t, ids, n, false, &back, &bl, &err);
+        bool ok = st == YK_OK && bl == bl0 && memcmp(back, buf, bl) == 0;
+        if (!ok && rnd_ok == k) { /* report the first failure */
+            printf("    random round trip failed for ");
+            print_text(buf, bl0);
+            printf(" -> ");
+            print_text(back ? back : err.msg, back ? bl : strlen(err.msg));
+            printf("\n");
+        }
+        rnd_ok += ok;
+        free(ids);
+        free(back);
+    }
+    CHECK(rnd_ok == rnd_n, "%s: %d of %d random round trips differ", file, rnd_n - rnd_ok, rnd_n);
     const char *kind = t.kind == YK_TOK_SPM ? "SPM" : "BPE";
     if (has_vectors)
-        printf("  %-40s %s %-14s %6d tokens  load %6.1f ms  vectors %d/%d  round trip %d/%zu\n", file, kind,
-               t.kind == YK_TOK_BPE ? t.pre : "", t.n_vocab, ms, pass, total, rt_ok, nv);
+        printf("  %-40s %s %-14s %6d tokens  load %6.1f ms  vectors %d/%d  round trip %d/%zu + %d/%d random\n", file, kind,
+               t.kind == YK_TOK_BPE ? t.pre : "", t.n_vocab, ms, pass, total, rt_ok, nv, rnd_ok, rnd_n);
     else
-        printf("  %-40s %s %-14s %6d tokens  load %6.1f ms  (no vectors upstream)  round trip %d/%zu\n", file, kind,
-               t.kind == YK_TOK_BPE ? t.pre : "", t.n_vocab, ms, rt_ok, nv);
+        printf("  %-40s %s %-14s %6d tokens  load %6.1f ms  (no vectors upstream)  round trip %d/%zu + %d/%d random\n", file, kind,
+               t.kind == YK_TOK_BPE ? t.pre : "", t.n_vocab, ms, rt_ok, nv, rnd_ok, rnd_n);
     free(own_s);
     free(own_l);
     yk_tokenizer_free(&t);
