@@ -2,6 +2,7 @@
  * (with min and max) over repetitions after a warm-up, with the GB/s of weights read and the
  * fraction of this machine's measured read bandwidth. */
 #include "session.h"
+#include "plot.h"
 #include "yoke/bench.h"
 
 #include <stdlib.h>
@@ -128,9 +129,36 @@ static void bench_layout(session *s, bench_result *r, int n_prompt, int n_gen, i
     free(dc);
 }
 
+/* Speedup against the number of devices, decode and prefill, relative to the first layout. */
+static bool write_plot(const char *cmd, const char *path, const bench_result *r, int n)
+{
+    double x[64], dec[64], pre[64];
+    const char *lab[64];
+    char labels[64][16];
+    int k = 0;
+    for (int i = 0; i < n && k < 64; i++) {
+        if (!r[i].ok || !r[0].ok) continue;
+        x[k] = r[i].tp * r[i].pp;
+        dec[k] = r[i].decode.median / r[0].decode.median;
+        pre[k] = r[i].prefill.median / r[0].prefill.median;
+        snprintf(labels[k], sizeof labels[k], "tp%d pp%d", r[i].tp, r[i].pp);
+        lab[k] = labels[k];
+        k++;
+    }
+    plot_series s[2] = {
+        {"decode, measured", "#1f77b4", false, k, x, dec, lab},
+        {"prefill, measured", "#d62728", false, k, x, pre, NULL},
+    };
+    if (!plot_svg(path, "yoke bench: speedup against devices", "devices", "speedup vs first layout", s, 2)) {
+        cli_fail(cmd, "--plot %s: cannot write the file", path);
+        return false;
+    }
+    return true;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: yoke bench -m FILE [-p 512] [-n 128] [-r 5] [-t THREADS] [--tp 1,2] [--pp 1,2] [--json|--csv] [--bw GB/s]\n"
+    fprintf(f, "usage: yoke bench -m FILE [-p 512] [-n 128] [-r 5] [-t THREADS] [--tp 1,2] [--pp 1,2] [--json|--csv] [--bw GB/s] [--plot OUT.svg]\n"
                "  measures prefill (-p tokens in one batch) and decode (-n tokens one at a time) for every\n"
                "  layout --tp x --pp asked, as the median, min and max over -r repetitions after a warm-up\n");
     session_usage(f);
@@ -144,6 +172,7 @@ int yk_cmd_bench(int argc, char **argv)
     int64_t n_prompt = 512, n_gen = 128, reps = 5;
     int tps[16] = {1}, pps[16] = {1}, ntp = 1, npp = 1;
     bool json = false, csv = false;
+    const char *plot = NULL;
     double bw = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -165,6 +194,8 @@ int yk_cmd_bench(int argc, char **argv)
             json = true;
         } else if (!strcmp(a, "--csv")) {
             csv = true;
+        } else if (!strcmp(a, "--plot")) {
+            if (!(plot = cli_value(cmd, argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--bw")) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_float(cmd, a, v, 0.001, 1e6, &bw)) return 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -257,6 +288,7 @@ done:
                    r->bw_frac);
         }
     }
+    if (plot && !write_plot(cmd, plot, res, nres)) return 1;
     for (int i = 0; i < nres; i++)
         if (!res[i].ok) return 1;
     return 0;
