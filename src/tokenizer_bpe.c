@@ -270,6 +270,8 @@ static yk_status pretokenize(const yk_tokenizer *t, const char *text, size_t len
     uint32_t *map = NULL;
     spans cur = {0}, next = {0};
     pcre2_match_data *md = NULL;
+    pcre2_match_context *mc = NULL; /* with a larger JIT stack, made when the default one is too small */
+    pcre2_jit_stack *js = NULL;
     yk_status st = YK_OK;
     const char *subj = text;
     size_t n = len;
@@ -290,8 +292,19 @@ static yk_status pretokenize(const yk_tokenizer *t, const char *text, size_t len
             const char *s = subj + cur.v[f].start;
             size_t sl = cur.v[f].len, at = 0, done = 0;
             while (at < sl) {
-                int rc = pcre2_match(p->re[r], (PCRE2_SPTR)s, sl, at, PCRE2_NO_UTF_CHECK, md, NULL);
+                int rc = pcre2_match(p->re[r], (PCRE2_SPTR)s, sl, at, PCRE2_NO_UTF_CHECK, md, mc);
                 if (rc == PCRE2_ERROR_NOMATCH) break;
+                if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !js) {
+                    /* a long run that the regex backtracks through (a word of 10^5 letters):
+                     * ~50 bytes of JIT stack per character; the pages are touched only when used */
+                    size_t max = n < ((size_t)1 << 23) ? 128 * n : (size_t)1 << 30;
+                    if (max < ((size_t)1 << 20)) max = (size_t)1 << 20;
+                    mc = pcre2_match_context_create(NULL);
+                    js = mc ? pcre2_jit_stack_create(32 * 1024, max, NULL) : NULL;
+                    if (!js) goto nomem;
+                    pcre2_jit_stack_assign(mc, NULL, js);
+                    continue;
+                }
                 if (rc < 0) {
                     PCRE2_UCHAR msg[256];
                     pcre2_get_error_message(rc, msg, sizeof msg);
@@ -333,6 +346,8 @@ done:
     free(cur.v);
     free(next.v);
     pcre2_match_data_free(md);
+    pcre2_jit_stack_free(js);
+    pcre2_match_context_free(mc);
     return st;
 }
 

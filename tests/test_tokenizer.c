@@ -598,6 +598,122 @@ static void test_bad_input(void)
     yk_gguf_close(&g);
 }
 
+/* Writes a small byte-level BPE vocabulary (the 256 byte characters, a few merges, one control
+ * token) with the given tokenizer.ggml.pre to path. */
+static bool write_bpe_vocab(const char *path, const char *pre)
+{
+    static char chars[256][3];
+    const char *tok[260];
+    int32_t type[260];
+    for (int b = 0; b < 256; b++) {
+        size_t l = byte_level_char((unsigned char)b, chars[b]);
+        chars[b][l] = 0;
+        tok[b] = chars[b];
+        type[b] = 1;
+    }
+    /* merged tokens: "he", "Ġt", "Ġthe" */
+    tok[256] = "he";
+    tok[257] = "\xC4\xA0t";
+    tok[258] = "\xC4\xA0the";
+    tok[259] = "<|endoftext|>";
+    for (int i = 256; i < 259; i++) type[i] = 1;
+    type[259] = 3;
+    const char *merges[3] = {"h e", "\xC4\xA0 t", "\xC4\xA0t he"};
+    yk_gguf_writer *w;
+    yk_err err;
+    if (yk_gguf_writer_open(&w, path, &err)) return false;
+    yk_gguf_writer_add_str(w, "general.architecture", "llama", &err);
+    yk_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", &err);
+    if (pre) yk_gguf_writer_add_str(w, "tokenizer.ggml.pre", pre, &err);
+    yk_gguf_writer_add_arr(w, "tokenizer.ggml.tokens", YK_GGUF_STRING, tok, 260, &err);
+    yk_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", YK_GGUF_I32, type, 260, &err);
+    yk_gguf_writer_add_arr(w, "tokenizer.ggml.merges", YK_GGUF_STRING, merges, 3, &err);
+    uint32_t eos = 259;
+    yk_gguf_writer_add_kv(w, "tokenizer.ggml.eos_token_id", YK_GGUF_U32, &eos, &err);
+    return yk_gguf_writer_close(w, &err) == YK_OK;
+}
+
+/* Every pre-tokenizer name yoke knows compiles and splits a mixed text losslessly, also with a
+ * word of 150k letters (backtracking regexes need a larger JIT stack there); an unknown name is
+ * refused naming the key. */
+static void test_pretokenizers(void)
+{
+    static const char *const pres[] = {
+        NULL, "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe",
+        "deepseek-llm", "deepseek-v3", "deepseek-coder", "falcon", "starcoder", "refact", "command-r", "smollm",
+        "codeshell", "exaone", "minerva-7b", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en",
+        "jina-v2-es", "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais", "qwen2", "deepseek-r1-qwen",
+        "stablelm2", "megrez", "poro-chat", "bloom", "gpt3-finnish", "viking", "tekken", "chameleon", "gpt-4o", "llama4",
+    };
+    static const char text[] = "Hello the world! 'll 12345 \xC2\xA0x\xE3\x80\x80y\n\n  \t<|endoftext|> "
+                               "Grüße 世界 🦙 IMGIMGABZ <sentinel:3> end.";
+    size_t big_n = 150000; /* the default 32 KiB JIT stack gives out near 10^5 letters */
+    char *big = malloc(big_n + 2);
+    memset(big, 'A', big_n);
+    memcpy(big + big_n - 5, "bcdef", 5);
+    char path[4096];
+    tu_tmp_path(path, sizeof path, ".gguf");
+    int ok_count = 0;
+    for (size_t k = 0; k < sizeof pres / sizeof *pres; k++) {
+        const char *name = pres[k] ? pres[k] : "(none)";
+        if (!write_bpe_vocab(path, pres[k])) {
+            CHECK(0, "writing a vocabulary for %s", name);
+            continue;
+        }
+        yk_gguf g;
+        yk_tokenizer t;
+        yk_err err = {0};
+        if (yk_gguf_open(&g, path, &err)) {
+            CHECK(0, "%s", err.msg);
+            continue;
+        }
+        yk_status st = yk_tokenizer_load(&t, &g, &err);
+        yk_gguf_close(&g);
+        CHECK(st == YK_OK, "pre-tokenizer %s: %s", name, err.msg);
+        if (st) continue;
+        bool ok = true;
+        for (int pass = 0; pass < 2; pass++) {
+            const char *in = pass ? big : text;
+            size_t n = pass ? big_n : strlen(text);
+            int32_t *ids = NULL;
+            size_t ni = 0;
+            char *back = NULL;
+            size_t bl = 0;
+            st = yk_tokenizer_encode(&t, in, n, false, false, &ids, &ni, &err);
+            if (!st) st = yk_tokenizer_decode(&t, ids, ni, false, &back, &bl, &err);
+            bool good = st == YK_OK && bl == n && !memcmp(back, in, n);
+            CHECK(good, "pre-tokenizer %s, %s: %s", name, pass ? "150k-letter word" : "mixed text", st ? err.msg : "not lossless");
+            /* the merges apply: "the" after a space is one token */
+            if (!pass && !st) {
+                bool merged = false;
+                for (size_t i = 0; i < ni; i++) merged |= ids[i] == 258;
+                CHECK(merged, "pre-tokenizer %s: ' the' merged into one token", name);
+            }
+            ok &= good;
+            free(ids);
+            free(back);
+        }
+        ok_count += ok;
+        yk_tokenizer_free(&t);
+    }
+    printf("  pre-tokenizers: %d of %zu compile and split losslessly (incl. a 150k-letter word)\n", ok_count,
+           sizeof pres / sizeof *pres);
+    /* an unknown pre-tokenizer name */
+    if (write_bpe_vocab(path, "no-such-pre")) {
+        yk_gguf g;
+        yk_tokenizer t;
+        yk_err err = {0};
+        if (yk_gguf_open(&g, path, &err) == YK_OK) {
+            yk_status st = yk_tokenizer_load(&t, &g, &err);
+            CHECK(st == YK_E_UNSUPPORTED && strstr(err.msg, "tokenizer.ggml.pre") && strstr(err.msg, "'no-such-pre'"),
+                  "unknown pre-tokenizer: %s", err.msg);
+            yk_gguf_close(&g);
+        }
+    }
+    remove(path);
+    free(big);
+}
+
 /* Runs the CLI with a shell command line; returns its exit status and the first line of its
  * combined output in out. */
 static int run_cli(const char *args, char *out, size_t cap)
@@ -641,6 +757,7 @@ int main(void)
     test_stream();
     test_special();
     test_bad_input();
+    test_pretokenizers();
     test_cli();
     return tu_done("test_tokenizer");
 }
