@@ -129,10 +129,14 @@ static yk_status read_u64(cursor *c, uint64_t *v, const char *field)
 static yk_status read_str(cursor *c, yk_str *s, const char *field)
 {
     uint64_t at = c->pos, len;
-    char f[256];
-    snprintf(f, sizeof f, "%s length", field);
-    yk_status st = read_u64(c, &len, f);
-    if (st) return st;
+    if (left(c) < 8) {
+        /* the field label is only built on this error path: strings are read by the 100 000 */
+        char f[256];
+        snprintf(f, sizeof f, "%s length", field);
+        return need(c, 8, f);
+    }
+    len = peek_u64(c->p + c->pos);
+    c->pos += 8;
     if (len > left(c))
         return fail(c, at, YK_E_FORMAT, "%s: string length %llu exceeds the %llu bytes left in the file",
                     field, (unsigned long long)len, (unsigned long long)left(c));
