@@ -50,6 +50,9 @@ TEST_SRC := $(wildcard tests/test_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The data files (hardware table, engine profiles) are compiled into libyoke: gen/data.c.
+DATA_SRC := $(sort $(wildcard data/*.tsv data/*/*.tsv))
+LIB_OBJ  += $(BUILD)/gen/data.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -74,6 +77,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo '  CC    $<'
 	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/data.c: $(DATA_SRC) scripts/embed_data.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed_data.sh $(DATA_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/data.o: $(BUILD)/gen/data.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libyoke.a: $(LIB_OBJ)
 	@rm -f $@

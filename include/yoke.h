@@ -13,5 +13,7 @@
 #include "yoke/sampler.h"
 #include "yoke/chat.h"
 #include "yoke/mkmodel.h"
+#include "yoke/hw.h"
+#include "yoke/perf.h"
 
 #endif
