@@ -80,10 +80,12 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/gen/data.c: $(DATA_SRC) scripts/embed_data.sh
 	@mkdir -p $(dir $@)
-	sh scripts/embed_data.sh $(DATA_SRC) > $@.tmp && mv $@.tmp $@
+	@echo '  GEN   $@'
+	@sh scripts/embed_data.sh $(DATA_SRC) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/data.o: $(BUILD)/gen/data.c
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo '  CC    $<'
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libyoke.a: $(LIB_OBJ)
 	@rm -f $@

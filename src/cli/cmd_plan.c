@@ -214,7 +214,7 @@ static yk_status recommend_all(const yk_perf_model *m, plan *p, const yk_perf_wo
         memset(o, 0, sizeof *o);
         yk_err e;
         if (yk_perf_layout_make(m, &p->rig, p->prof, tp, p->rig.n_dev / tp, NULL, &o->lay, &e) != YK_OK) {
-            snprintf(o->note, sizeof o->note, "%s", e.msg);
+            snprintf(o->note, sizeof o->note, "%.255s", e.msg);
             o->lay.tp = tp;
             o->lay.pp = p->rig.n_dev / tp;
             p->n_all++;
