@@ -649,8 +649,7 @@ yk_status yk_hw_parse_devs(const yk_hw_table *t, const char *flag, const char *s
     memcpy(buf, spec, len + 1);
     yk_status st = YK_OK;
     int item = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *rest = buf, *tok; (tok = strsep(&rest, ","));) {
         item++;
         while (*tok == ' ') tok++;
         size_t tl = strlen(tok);
@@ -713,8 +712,7 @@ yk_status yk_hw_parse_custom(const char *flag, const char *spec, yk_hw_dev *out,
     if (!buf) return yk_err_set(err, YK_E_NOMEM, "%s: out of memory", flag);
     memcpy(buf, spec, len + 1);
     yk_status st = YK_OK;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok && st == YK_OK; tok = strtok_r(NULL, ",", &save)) {
+    for (char *rest = buf, *tok; st == YK_OK && (tok = strsep(&rest, ","));) {
         char *eq = strchr(tok, '=');
         if (!eq) {
             st = yk_err_set(err, YK_E_INVALID, "%s: field '%s' is not key=value (name=X,vram=24,bw=1008,tflops=165,price=1600)", flag, tok);
@@ -780,8 +778,7 @@ yk_status yk_hw_parse_link(const yk_hw_table *t, const char *flag, const char *s
     if (!buf) return yk_err_set(err, YK_E_NOMEM, "%s: out of memory", flag);
     memcpy(buf, spec, len + 1);
     yk_status st = YK_OK;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok && st == YK_OK; tok = strtok_r(NULL, ",", &save)) {
+    for (char *rest = buf, *tok; st == YK_OK && (tok = strsep(&rest, ","));) {
         char *eq = strchr(tok, '=');
         if (!eq) {
             st = yk_err_set(err, YK_E_INVALID, "%s: field '%s' is not key=value (bw=GB/s,lat=us)", flag, tok);

@@ -612,7 +612,7 @@ static yk_status objective(yk_profile *prof, const yk_perf_obs *obs, size_t n, d
 yk_status yk_perf_fit(yk_profile *prof, const yk_perf_obs *obs, size_t n, double *rms_log, yk_err *err)
 {
     if (!n) return yk_err_set(err, YK_E_INVALID, "profile %s: no observations to fit", prof->name);
-    enum { POINTS = 9, ROUNDS = 10, SWEEPS = 3 };
+    enum { POINTS = 9, ROUNDS = 12, SWEEPS = 6 };
     double width[YK_F_COUNT];
     size_t n_free = 0;
     for (int k = 0; k < YK_F_COUNT; k++) {

@@ -295,6 +295,9 @@ static yk_status make_plan(const yk_perf_model *m, const opts *o, const yk_perf_
     yk_status st;
     if (o->tp || o->pp || o->split) {
         uint32_t n = p->rig.n_dev;
+        if ((o->tp && n % o->tp) || (o->pp && n % o->pp))
+            return yk_err_set(err, YK_E_INVALID, "--%s %lld does not divide the %u devices", o->tp && n % o->tp ? "tp" : "pp",
+                              (long long)(o->tp && n % o->tp ? o->tp : o->pp), n);
         uint32_t tp = o->tp ? (uint32_t)o->tp : o->pp ? n / (uint32_t)o->pp : 1;
         uint32_t pp = o->pp ? (uint32_t)o->pp : n / tp;
         if (!o->tp && !o->pp) tp = p->prof->tp == YK_TP_NONE ? 1 : n, pp = n / tp;
@@ -366,15 +369,15 @@ static void layout_desc(const yk_perf_layout *l, uint32_t n, char *out, size_t s
     }
 }
 
-static void print_terms(FILE *f, const char *what, const yk_perf_terms *t, double tokens, const char *unit)
+static void print_terms(FILE *f, const char *what, const yk_perf_terms *t, uint32_t pp, const char *unit)
 {
     fprintf(f, "  %-22s %8.1f %s  (%.2f ms per step)\n", what, t->tok_s, unit, t->total_s * 1e3);
     fprintf(f, "    weights %.2f ms%s, KV cache %.2f, compute %.2f, launches+fixed %.2f, all-reduce %.2f, hops %.2f",
             t->weights_s * 1e3, t->qlimited ? " (quantised-kernel limit)" : "", t->kv_s * 1e3, t->compute_s * 1e3,
             t->launch_s * 1e3, t->allreduce_s * 1e3, t->hop_s * 1e3);
     if (t->wait_s > 0) fprintf(f, ", waiting %.2f", t->wait_s * 1e3);
-    fprintf(f, "\n    bubble: each device idles %.0f%% of the step (%.2f ms)\n", t->idle_frac * 100, t->bubble_s * 1e3);
-    (void)tokens;
+    fputc('\n', f);
+    if (pp > 1) fprintf(f, "    bubble: each device idles %.0f%% of the step (%.2f ms)\n", t->idle_frac * 100, t->bubble_s * 1e3);
 }
 
 static void print_commands(FILE *f, const yk_perf_model *m, const plan *p, const yk_perf_work *w)
@@ -441,10 +444,16 @@ static void print_plan(FILE *f, const yk_perf_model *m, const plan *p, const yk_
     rig_desc(&p->rig, rd, sizeof rd);
     fprintf(f, "model:   %s: %s, %u layers, hidden %u, %u/%u heads, %.2f B parameters, %.2f GB of weights\n", m->name, hp->arch,
             hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, m->n_params / 1e9, m->weight_bytes / 1e9);
-    fprintf(f, "devices: %s (%.0f GiB, %.0f GB/s, %.0f TFLOPS each) over %s, %s\n", rd, p->rig.dev[0].mem_gib,
-            p->rig.dev[0].bw_gbs, p->rig.dev[0].tflops, p->rig.link.desc,
+    fprintf(f, "devices: %s over %s, %s\n", rd, p->rig.link.desc,
             p->rig.link.pcie ? (p->rig.p2p ? "peer-to-peer" : "no peer-to-peer") : "direct");
-    fprintf(f, "engine:  %s (%s); context %u, %u sequence%s, prompt %u\n\n", p->prof->name, p->prof->desc, w->n_ctx, w->n_seq,
+    for (uint32_t i = 0; i < p->rig.n_dev; i++) {
+        bool seen = false;
+        for (uint32_t j = 0; j < i; j++) seen = seen || !strcmp(p->rig.dev[j].name, p->rig.dev[i].name);
+        if (!seen)
+            fprintf(f, "         %s: %.1f GiB, %.0f GB/s, %.3g TFLOPS, %u units, $%.0f\n", p->rig.dev[i].desc, p->rig.dev[i].mem_gib,
+                    p->rig.dev[i].bw_gbs, p->rig.dev[i].tflops, p->rig.dev[i].units, p->rig.dev[i].price_usd);
+    }
+    fprintf(f, "engine:  %s: %s; context %u, %u sequence%s, prompt %u\n\n", p->prof->name, p->prof->desc, w->n_ctx, w->n_seq,
             w->n_seq == 1 ? "" : "s", w->n_prompt);
     layout_desc(&p->best.lay, p->rig.n_dev, ld, sizeof ld);
     fprintf(f, "layout:  %s%s\n", ld, p->forced ? " (as asked)" : " (recommended)");
@@ -465,15 +474,15 @@ static void print_plan(FILE *f, const yk_perf_model *m, const plan *p, const yk_
         fprintf(f, "(the speeds below assume it would fit)\n");
     }
     fprintf(f, "\npredicted speed:\n");
-    print_terms(f, "decode, 1 sequence", &r->decode1, 1, "tok/s");
+    print_terms(f, "decode, 1 sequence", &r->decode1, p->best.lay.pp, "tok/s");
     if (w->n_seq > 1) {
         char what[64];
         snprintf(what, sizeof what, "decode, %u sequences", w->n_seq);
-        print_terms(f, what, &r->decode, w->n_seq, "tok/s");
+        print_terms(f, what, &r->decode, p->best.lay.pp, "tok/s");
     }
     char what[64];
     snprintf(what, sizeof what, "prefill, %u tokens", w->n_prompt);
-    print_terms(f, what, &r->prefill, w->n_prompt, "tok/s");
+    print_terms(f, what, &r->prefill, p->best.lay.pp, "tok/s");
     fprintf(f, "  time to first token:   %8.0f ms\n", r->ttft_s * 1e3);
     fprintf(f, "  traffic per token:     %8.1f KB sent per device\n", r->comm_bytes_tok / 1e3);
     if (p->have_base) {
