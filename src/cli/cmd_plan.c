@@ -636,7 +636,7 @@ static const char *calib_path(const opts *o, char *buf, size_t n)
 {
     if (o->calib) return o->calib;
     const char *env = getenv("YOKE_SHARED");
-    const char *cands[] = {env, "../shared", "../../shared", "/work/shared"};
+    const char *cands[] = {env, "../shared", "../../shared"};
     struct stat st;
     for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
         if (!cands[i] || !*cands[i]) continue;
