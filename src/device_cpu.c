@@ -95,9 +95,9 @@ static void cpu_rope(yk_device *d, float *x, int64_t nt, int64_t nh, uint32_t po
 {
     uint32_t half = r->rope_dim / 2;
     for (int64_t t = 0; t < nt; t++) {
-        double pos = (double)pos0 + (double)t;
+        double pos = ((double)pos0 + (double)t) * r->freq_scale;
         for (uint32_t i = 0; i < half; i++) {
-            /* theta_i = pos * base^(-2i/rope_dim) / factor_i */
+            /* theta_i = pos * freq_scale * base^(-2i/rope_dim) / factor_i */
             double theta = pos * pow(r->base, -2.0 * i / r->rope_dim);
             if (r->freq_factors) theta /= r->freq_factors[i];
             float cs = (float)cos(theta), sn = (float)sin(theta);

@@ -181,7 +181,7 @@ static yk_status worker_init(worker *w, yk_err *err)
     }
     if (m->rope_freqs.data && (st = upload_vec(w, &w->freq_factors, &m->rope_freqs, 0, hp->rope_dim / 2, err))) return st;
     w->rope = (yk_rope){.mode = hp->rope_mode, .head_dim = hd, .rope_dim = hp->rope_dim, .base = hp->rope_base,
-                        .freq_factors = w->freq_factors};
+                        .freq_scale = hp->rope_freq_scale > 0 ? hp->rope_freq_scale : 1.0f, .freq_factors = w->freq_factors};
 
     bool ok = true;
     w->x = dev_buf(w, (size_t)nb * d, &ok);

@@ -82,6 +82,23 @@ yk_status yk_hparams_from_gguf(yk_hparams *hp, const yk_gguf *g, yk_err *err)
     if (!get_f32_key(g, a, "rope.freq_base", &hp->rope_base)) hp->rope_base = 10000.0f;
     if (!(hp->rope_base > 1 && isfinite(hp->rope_base)))
         return yk_err_set(err, YK_E_FORMAT, "%s: %s.rope.freq_base %g is out of range", g->path, a, hp->rope_base);
+    /* rope scaling: "linear" divides positions by the factor; llama3-style scaling comes as the
+     * rope_freqs tensor; other kinds (yarn, longrope) are not implemented */
+    hp->rope_freq_scale = 1.0f;
+    char key[160];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    yk_str stype;
+    if (yk_gguf_get_str(g, key, &stype) && !yk_str_eq(stype, "none")) {
+        float factor = 0;
+        if (!yk_str_eq(stype, "linear"))
+            return yk_err_set(err, YK_E_UNSUPPORTED, "%s: %s '%.*s' is not supported (supported: none, linear)", g->path, key,
+                              (int)(stype.len > 32 ? 32 : stype.len), stype.ptr);
+        if (get_f32_key(g, a, "rope.scaling.factor", &factor)) {
+            if (!(factor >= 1 && factor <= 1024))
+                return yk_err_set(err, YK_E_FORMAT, "%s: %s.rope.scaling.factor %g is out of range", g->path, a, factor);
+            hp->rope_freq_scale = 1.0f / factor;
+        }
+    }
     hp->rope_mode = qwen2 ? YK_ROPE_NEOX : YK_ROPE_NORM;
     hp->qkv_bias = qwen2;
 

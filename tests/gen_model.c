@@ -35,6 +35,11 @@ bool gen_model_write(const char *path, const gen_shape *s)
               put_u32(w, a, "context_length", s->n_ctx, &err) && put_f32(w, a, "attention.layer_norm_rms_epsilon", 1e-5f, &err) &&
               put_f32(w, a, "rope.freq_base", s->rope_base, &err);
     if (ok && s->head_dim != s->n_embd / s->n_head) ok = put_u32(w, a, "attention.key_length", s->head_dim, &err);
+    if (ok && s->rope_linear > 0) {
+        char k[128];
+        snprintf(k, sizeof k, "%s.rope.scaling.type", a);
+        ok = yk_gguf_writer_add_str(w, k, "linear", &err) == YK_OK && put_f32(w, a, "rope.scaling.factor", s->rope_linear, &err);
+    }
     /* tensors, in the order the golden models use */
     struct { char name[64]; int64_t ne0, ne1; int kind; } t[512];
     int nt = 0;
@@ -109,7 +114,8 @@ static void rope(double *v, int nh, const yk_hparams *hp, int pos, const float *
     int half = (int)hp->rope_dim / 2;
     for (int h = 0; h < nh; h++)
         for (int i = 0; i < half; i++) {
-            double th = pos * pow(hp->rope_base, -2.0 * i / hp->rope_dim) / (ff ? ff[i] : 1.0);
+            double scale = hp->rope_freq_scale > 0 ? hp->rope_freq_scale : 1.0;
+            double th = pos * scale * pow(hp->rope_base, -2.0 * i / hp->rope_dim) / (ff ? ff[i] : 1.0);
             double *x = v + (size_t)h * hp->head_dim;
             int a = hp->rope_mode == YK_ROPE_NEOX ? i : 2 * i, b = hp->rope_mode == YK_ROPE_NEOX ? i + half : 2 * i + 1;
             double x0 = x[a], x1 = x[b];

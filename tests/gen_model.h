@@ -12,6 +12,7 @@ typedef struct {
     float rope_base;
     bool tied;
     uint64_t seed;
+    float rope_linear;  /* linear rope scaling factor (0: none) */
 } gen_shape;
 
 /* Writes a model of that shape with N(0, 0.1) matrices (scaled so activations stay O(1)),

@@ -45,7 +45,7 @@ int main(void)
     /* yoke bench --json on a generated model, two layouts */
     char path[256], cmd[1024];
     tu_tmp_path(path, sizeof path, ".gguf");
-    gen_shape shape = {"llama", 2, 64, 4, 2, 16, 128, 64, 64, 10000.0f, false, 7};
+    gen_shape shape = {"llama", 2, 64, 4, 2, 16, 128, 64, 64, 10000.0f, false, 7, 0};
     CHECK(gen_model_write(path, &shape), "model written");
     snprintf(cmd, sizeof cmd, "%s bench -m %s -p 8 -n 4 -r 3 -t 2 --tp 1,2 --json --bw 10 2>/dev/null", tu_yoke(), path);
     FILE *f = popen(cmd, "r");

@@ -64,11 +64,12 @@ int main(void)
 {
     const gen_shape shapes[] = {
         /* arch, layers, embd, heads, kv heads, head dim, ff, vocab, ctx, rope base, tied, seed */
-        {"llama", 1, 64, 4, 4, 16, 96, 97, 64, 10000.0f, false, 11},   /* GQA 1, one layer */
-        {"llama", 3, 96, 6, 3, 16, 160, 128, 64, 10000.0f, false, 12}, /* GQA 2, 6 heads */
-        {"llama", 2, 128, 8, 2, 16, 192, 160, 64, 500000.0f, true, 13}, /* GQA 4, tied output */
-        {"qwen2", 2, 64, 8, 1, 8, 128, 96, 64, 1e6f, true, 14},        /* GQA 8, biases, NeoX rope */
-        {"llama", 4, 72, 6, 6, 12, 120, 64, 64, 10000.0f, false, 15},  /* head dim 12, many layers */
+        {"llama", 1, 64, 4, 4, 16, 96, 97, 64, 10000.0f, false, 11, 0},   /* GQA 1, one layer */
+        {"llama", 3, 96, 6, 3, 16, 160, 128, 64, 10000.0f, false, 12, 0}, /* GQA 2, 6 heads */
+        {"llama", 2, 128, 8, 2, 16, 192, 160, 64, 500000.0f, true, 13, 0}, /* GQA 4, tied output */
+        {"qwen2", 2, 64, 8, 1, 8, 128, 96, 64, 1e6f, true, 14, 0},      /* GQA 8, biases, NeoX rope */
+        {"llama", 4, 72, 6, 6, 12, 120, 64, 64, 10000.0f, false, 15, 0},  /* head dim 12, many layers */
+        {"llama", 2, 64, 4, 2, 16, 96, 80, 64, 10000.0f, false, 16, 4.0f}, /* linear rope scaling x4 */
     };
     const layout layouts[] = {
         {2, 1, NULL, NULL, 0, YK_COMM_F32}, {3, 1, NULL, NULL, 0, YK_COMM_F32}, {4, 1, NULL, NULL, 0, YK_COMM_F32}, {2, 1, "3,1", NULL, 0, YK_COMM_F32},
@@ -92,6 +93,8 @@ int main(void)
             continue;
         }
         uint32_t V = m.hp.n_vocab;
+        if (s->rope_linear > 0)
+            CHECK(fabsf(m.hp.rope_freq_scale - 1.0f / s->rope_linear) < 1e-7f, "linear rope scaling read: %g", m.hp.rope_freq_scale);
         for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 37 + 5 + si) % V);
         double *ref = malloc((size_t)n * V * sizeof(double));
         float *ref32 = malloc((size_t)n * V * sizeof(float));

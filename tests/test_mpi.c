@@ -41,7 +41,7 @@ int main(void)
     tu_tmp_path(model2, sizeof model2, ".gguf");
     tu_tmp_path(a, sizeof a, ".f32");
     tu_tmp_path(b, sizeof b, ".f32");
-    gen_shape shape = {"llama", 4, 96, 6, 3, 16, 192, 128, 64, 10000.0f, false, 21};
+    gen_shape shape = {"llama", 4, 96, 6, 3, 16, 192, 128, 64, 10000.0f, false, 21, 0};
     CHECK(gen_model_write(model, &shape), "model");
     shape.seed = 22;
     CHECK(gen_model_write(model2, &shape), "second model");

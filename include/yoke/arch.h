@@ -34,6 +34,7 @@ typedef struct {
     float rope_low_freq_factor;
     float rope_high_freq_factor;
     uint32_t rope_orig_ctx;
+    float rope_freq_scale;  /* linear rope scaling: positions are multiplied by it (0 or 1: none) */
     bool qkv_bias;          /* qwen2 */
     bool tied_output;       /* no output.weight: logits use token_embd */
 } yk_hparams;

@@ -27,6 +27,7 @@ typedef struct {
     yk_rope_mode mode;
     uint32_t head_dim, rope_dim;
     float base;
+    float freq_scale;           /* positions multiplied by it (linear scaling); 1 for none */
     const float *freq_factors;  /* rope_dim/2 divisors (Llama 3.1), device memory, or NULL */
 } yk_rope;
 
