@@ -1,6 +1,497 @@
-/* quant_avx512.c: the SIMD kernels (quant_simd.inc) built for AVX-512 (F, BW, VL, DQ) with VNNI
- * (VPDPBUSD / VPDPWSSD for the integer dot products); chosen at run time when the CPU has them. */
-#define SIMD_NAME "avx512"
-#define SIMD_TABLE yk_kernels_avx512
+/* quant_avx512.c: the kernels for CPUs with AVX-512 (F, BW, VL, DQ) + VNNI + BF16; chosen at run
+ * time when the CPU has them (see quant.c).
+ *
+ * The k-quants use the shared 256-bit kernels of quant_simd.inc (compiled here with VNNI). The
+ * 32-wide types and the float types have 512-bit kernels:
+ *
+ * 32-wide types. Per call, each group of up to 4 tokens is repacked once: the int8 values of each
+ * pair of activation blocks are laid out to match how a pair of weight blocks unpacks into one
+ * 64-byte vector, the block scales are converted to float, and the offset of the weight levels
+ * (-8 for Q4_0, -16 for Q5_0, -128 for Q8_0 and IQ4_NL, whose signed values are stored as u8 + 128)
+ * is precomputed as -offset * (sums of 4 activations), the initial value of VPDPBUSD. So one
+ * VPDPBUSD gives the exact integer dot products of two blocks in 16 int32 lanes. Weight scales are
+ * gathered 16 blocks at a time and multiplied by the activation scales in one vector; a permute
+ * spreads them over the lanes; one FMA per block pair accumulates. An odd last block goes through
+ * the 256-bit kernel. Integers are exact; the float sums differ in order from the other paths.
+ *
+ * Float types. F16 and BF16 activations are widened to f32 once per token group (exact); weights
+ * are converted 16 at a time (F16) or multiplied pairwise with VDPBF16PS (BF16, whose activations
+ * are BF16 by definition of the format pairing). */
 #define SIMD_VNNI 1
 #include "quant_simd.inc"
+
+#include <stdlib.h>
+
+#define PAIRS_PER_GROUP 8 /* 16 blocks: one gather of weight scales */
+
+/* ---- repacked activations for the 32-wide types ---------------------------------------------- */
+
+typedef struct {
+    int64_t nb, npair;
+    size_t bytes;        /* per token */
+    size_t off_corr, off_d, off_s;
+} pack_layout;
+
+static pack_layout pack_layout_for(int64_t k)
+{
+    pack_layout l;
+    l.nb = k / QK;
+    l.npair = l.nb / 2;
+    size_t qs = (size_t)l.npair * 64, fl = ((size_t)l.nb * 4 + 63) / 64 * 64;
+    l.off_corr = qs;
+    l.off_d = 2 * qs;
+    l.off_s = 2 * qs + fl;
+    l.bytes = 2 * qs + 2 * fl;
+    return l;
+}
+
+/* Packs one token's Q8_0 or Q8_1 row (block bytes bb, scale at 0, s at 2 for Q8_1, qs at qoff). */
+static void pack_token(const uint8_t *xr, size_t bb, size_t qoff, bool has_s, bool nib, int offset,
+                       const pack_layout *l, uint8_t *dst)
+{
+    uint8_t *qs = dst;
+    int32_t *corr = (int32_t *)(dst + l->off_corr);
+    float *d = (float *)(dst + l->off_d), *s = (float *)(dst + l->off_s);
+    const __m512i off = _mm512_set1_epi8((char)offset);
+    for (int64_t j = 0; j < l->npair; j++) {
+        const uint8_t *a0 = xr + (size_t)(2 * j) * bb + qoff, *a1 = a0 + bb;
+        __m512i v;
+        if (nib) {
+            __m128i a0l = _mm_loadu_si128((const __m128i *)a0), a0h = _mm_loadu_si128((const __m128i *)(a0 + 16));
+            __m128i a1l = _mm_loadu_si128((const __m128i *)a1), a1h = _mm_loadu_si128((const __m128i *)(a1 + 16));
+            __m256i lo = _mm256_set_m128i(a1l, a0l), hi = _mm256_set_m128i(a1h, a0h);
+            v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        } else {
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)a0), v1 = _mm256_loadu_si256((const __m256i *)a1);
+            v = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
+        }
+        _mm512_storeu_si512(qs + 64 * j, v);
+        __m512i c = offset ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, v))
+                           : _mm512_setzero_si512();
+        _mm512_storeu_si512(corr + 16 * j, c);
+    }
+    for (int64_t b = 0; b < l->nb; b++) {
+        uint16_t h;
+        memcpy(&h, xr + (size_t)b * bb, 2);
+        d[b] = f16s(h);
+        if (has_s) {
+            memcpy(&h, xr + (size_t)b * bb + 2, 2);
+            s[b] = f16s(h);
+        }
+    }
+}
+
+/* Lane -> block-of-pair maps for the scale permute: natural layout (Q8_0: 32 values of block 0,
+ * then 32 of block 1) and nibble layout (16 low values of blocks 0, 1, then 16 high of 0, 1). */
+static const int32_t perm_nat[PAIRS_PER_GROUP][16] __attribute__((aligned(64))) = {
+#define NAT(j) {2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1}
+    NAT(0), NAT(1), NAT(2), NAT(3), NAT(4), NAT(5), NAT(6), NAT(7)
+#undef NAT
+};
+static const int32_t perm_nib[PAIRS_PER_GROUP][16] __attribute__((aligned(64))) = {
+#define NIB(j) {2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1}
+    NIB(0), NIB(1), NIB(2), NIB(3), NIB(4), NIB(5), NIB(6), NIB(7)
+#undef NIB
+};
+
+/* Weight pair unpacking into the packed layout (u8 levels). */
+static inline __m512i nib_pair(const uint8_t *q0, const uint8_t *q1)
+{
+    __m256i y = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)q1), _mm_loadu_si128((const __m128i *)q0));
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(y), _mm256_srli_epi16(y, 4), 1);
+    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+}
+
+/* Fifth bits of a Q5 pair: bit j of qh goes to value j (low nibble j < 16, high nibble j - 16). */
+static inline __m512i q5_high(const uint8_t *qh0, const uint8_t *qh1)
+{
+    uint32_t h0, h1;
+    memcpy(&h0, qh0, 4);
+    memcpy(&h1, qh1, 4);
+    uint64_t m = (uint64_t)(h0 & 0xFFFF) | (uint64_t)(h1 & 0xFFFF) << 16 | (uint64_t)(h0 >> 16) << 32 | (uint64_t)(h1 >> 16) << 48;
+    return _mm512_maskz_mov_epi8((__mmask64)m, _mm512_set1_epi8(0x10));
+}
+
+enum { W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0, W_IQ4 };
+
+static inline __m512i weight_pair(int kind, const uint8_t *b0, const uint8_t *b1)
+{
+    switch (kind) {
+    case W_Q4_0: return nib_pair(b0 + 2, b1 + 2);
+    case W_Q4_1: return nib_pair(b0 + 4, b1 + 4);
+    case W_Q5_0: return _mm512_or_si512(nib_pair(b0 + 6, b1 + 6), q5_high(b0 + 2, b1 + 2));
+    case W_Q5_1: return _mm512_or_si512(nib_pair(b0 + 8, b1 + 8), q5_high(b0 + 4, b1 + 4));
+    case W_IQ4: {
+        /* grid values + 128 as u8 */
+        const __m512i tbl = _mm512_broadcast_i32x4(_mm_xor_si128(_mm_loadu_si128((const __m128i *)yk_iq4nl_values), _mm_set1_epi8((char)0x80)));
+        return _mm512_shuffle_epi8(tbl, nib_pair(b0 + 2, b1 + 2));
+    }
+    default: { /* W_Q8_0 */
+        __m256i v0 = _mm256_loadu_si256((const __m256i *)(b0 + 2)), v1 = _mm256_loadu_si256((const __m256i *)(b1 + 2));
+        return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1), _mm512_set1_epi8((char)0x80));
+    }
+    }
+}
+
+/* Block pair j of group g (blocks 2(g+j), 2(g+j)+1) against T packed tokens into acc. */
+INLINE void pair32(int kind, const uint8_t *wg, size_t bb, int j, int64_t g, const int32_t (*perm)[16],
+                   const uint8_t *const *pk, const pack_layout *l, int T, const __m512 *sc, __m512 *acc)
+{
+    const uint8_t *b0 = wg + (size_t)(2 * j) * bb;
+    __m512i wv = weight_pair(kind, b0, b0 + bb);
+    __m512i pi = _mm512_load_si512(perm[j]);
+    UNROLL for (int t = 0; t < T; t++) {
+        size_t o = (size_t)(g + j) * 64;
+        __m512i p = _mm512_dpbusd_epi32(_mm512_loadu_si512(pk[t] + l->off_corr + o), wv, _mm512_loadu_si512(pk[t] + o));
+        acc[t] = _mm512_fmadd_ps(_mm512_permutexvar_ps(pi, sc[t]), _mm512_cvtepi32_ps(p), acc[t]);
+    }
+}
+
+/* One row against T packed tokens. Blocks [0, 2*npair) in 512-bit pairs; an odd last block is
+ * passed to the 256-bit block kernel (tail256) on the original activations. */
+typedef void (*tail_fn)(const void *wb, const uint8_t *const *x, int T, int64_t b, __m256 *acc, float *extra);
+
+INLINE void row32(int kind, const uint8_t *wr, size_t bb, const uint8_t *const *pk, const pack_layout *l,
+                  const uint8_t *const *x, int T, tail_fn tail, float *out)
+{
+    const bool nib = kind != W_Q8_0, has_m = kind == W_Q4_1 || kind == W_Q5_1;
+    const int32_t(*perm)[16] = nib ? perm_nib : perm_nat;
+    __m512 acc0[TB], acc1[TB], accm[TB];
+    UNROLL for (int t = 0; t < T; t++) acc0[t] = acc1[t] = accm[t] = _mm512_setzero_ps();
+    const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)bb));
+    for (int64_t g = 0; g < l->npair; g += PAIRS_PER_GROUP) {
+        int np = l->npair - g < PAIRS_PER_GROUP ? (int)(l->npair - g) : PAIRS_PER_GROUP;
+        __mmask16 gm = (__mmask16)((1u << (2 * np)) - 1);
+        const uint8_t *wg = wr + (size_t)(2 * g) * bb;
+        /* d (and m) of 16 blocks: the first 4 bytes of each block */
+        __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wg, 1);
+        __m512 wd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+        __m512 wm = has_m ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))) : _mm512_setzero_ps();
+        __m512 sc[TB];
+        UNROLL for (int t = 0; t < T; t++) {
+            const float *ad = (const float *)(pk[t] + l->off_d) + 2 * g;
+            sc[t] = _mm512_mul_ps(wd, _mm512_maskz_loadu_ps(gm, ad));
+            if (has_m) accm[t] = _mm512_fmadd_ps(wm, _mm512_maskz_loadu_ps(gm, (const float *)(pk[t] + l->off_s) + 2 * g), accm[t]);
+        }
+        int j = 0;
+        for (; j + 2 <= np; j += 2) {
+            pair32(kind, wg, bb, j, g, perm, pk, l, T, sc, acc0);
+            pair32(kind, wg, bb, j + 1, g, perm, pk, l, T, sc, acc1);
+        }
+        if (j < np) pair32(kind, wg, bb, j, g, perm, pk, l, T, sc, acc0);
+    }
+    __m256 acc256[TB];
+    float extra[TB];
+    UNROLL for (int t = 0; t < T; t++) acc256[t] = _mm256_setzero_ps(), extra[t] = 0.0f;
+    if (l->nb & 1) tail(wr, x, T, l->nb - 1, acc256, extra);
+    UNROLL for (int t = 0; t < T; t++)
+        out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t])) + (has_m ? _mm512_reduce_add_ps(accm[t]) : 0.0f) +
+                 hsum(acc256[t]) + extra[t];
+}
+
+/* The product for a 32-wide type: row chunks in L2, token groups repacked per chunk. */
+INLINE void mm32(int kind, tail_fn tail, size_t xbb, bool has_s, const void *W, size_t w_stride, const void *Xq,
+                 size_t x_stride, int64_t k, int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1, yk_mm_fn fallback)
+{
+    pack_layout l = pack_layout_for(k);
+    uint8_t *buf = aligned_alloc(64, (l.bytes * TB + 63) / 64 * 64);
+    if (!buf) { /* no memory for the repacked copy: the 256-bit kernel needs none */
+        fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
+        return;
+    }
+    const size_t bb = yk_type_layout_of(kind == W_Q4_0 ? YK_TYPE_Q4_0 : kind == W_Q4_1 ? YK_TYPE_Q4_1 :
+                                        kind == W_Q5_0 ? YK_TYPE_Q5_0 : kind == W_Q5_1 ? YK_TYPE_Q5_1 :
+                                        kind == W_Q8_0 ? YK_TYPE_Q8_0 : YK_TYPE_IQ4_NL)->block_bytes;
+    const int offset = kind == W_Q4_0 ? 8 : kind == W_Q5_0 ? 16 : kind == W_Q8_0 || kind == W_IQ4 ? 128 : 0;
+    int64_t chunk = nt <= TB ? r1 - r0 : (int64_t)(262144 / (w_stride ? w_stride : 1)) + 1;
+    for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
+        int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
+        for (int64_t t0 = 0; t0 < nt; t0 += TB) {
+            int T = nt - t0 < TB ? (int)(nt - t0) : TB;
+            const uint8_t *x[TB] = {0}, *pk[TB] = {0};
+            UNROLL for (int t = 0; t < T; t++) {
+                x[t] = (const uint8_t *)Xq + (size_t)(t0 + t) * x_stride;
+                pack_token(x[t], xbb, has_s ? 4 : 2, has_s, kind != W_Q8_0, offset, &l, buf + (size_t)t * l.bytes);
+                pk[t] = buf + (size_t)t * l.bytes;
+            }
+            for (int64_t r = c0; r < c1; r++) {
+                float out[TB] = {0};
+                const uint8_t *w = (const uint8_t *)W + (size_t)r * w_stride;
+                switch (T) {
+                case 1: row32(kind, w, bb, pk, &l, x, 1, tail, out); break;
+                case 2: row32(kind, w, bb, pk, &l, x, 2, tail, out); break;
+                case 3: row32(kind, w, bb, pk, &l, x, 3, tail, out); break;
+                default: row32(kind, w, bb, pk, &l, x, 4, tail, out); break;
+                }
+                UNROLL for (int t = 0; t < T; t++) Y[(t0 + t) * ldy + r] = out[t];
+            }
+        }
+    }
+    free(buf);
+}
+
+#define TAIL(name, WT)                                                                                \
+    static void tail_##name(const void *wb, const uint8_t *const *x, int T, int64_t b, __m256 *acc, float *extra) \
+    {                                                                                                 \
+        rowdot_##name##_blk((const WT *)wb, x, T, b, acc, extra);                                     \
+    }
+TAIL(q4_0, blk_q4_0)
+TAIL(q4_1, blk_q4_1)
+TAIL(q5_0, blk_q5_0)
+TAIL(q5_1, blk_q5_1)
+TAIL(q8_0, blk_q8_0)
+TAIL(iq4_nl, blk_iq4_nl)
+
+#define MM32(name, kind, AT, has_s)                                                                    \
+    static void mm512_##name(const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, \
+                             int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1)              \
+    {                                                                                                 \
+        mm32(kind, tail_##name, sizeof(AT), has_s, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1, mm_##name); \
+    }
+MM32(q4_0, W_Q4_0, blk_q8_0, false)
+MM32(q4_1, W_Q4_1, blk_q8_1, true)
+MM32(q5_0, W_Q5_0, blk_q8_0, false)
+MM32(q5_1, W_Q5_1, blk_q8_1, true)
+MM32(q8_0, W_Q8_0, blk_q8_0, false)
+MM32(iq4_nl, W_IQ4, blk_q8_0, false)
+
+/* ---- k-quants ------------------------------------------------------------------------------- */
+
+/* The same integer sums as the 256-bit kernels, 64 values per VPMADDUBSW + VPDPWSSD: a 64-byte
+ * chunk of weights is made from 32 bytes broadcast to both halves and shifted per half (VPSRLVW),
+ * so the activations are used in their own order. Scales are spread over the int16 lanes by VPERMW. */
+
+/* int16 lane -> scale index maps: Q4_K/Q5_K chunk j (sub-blocks 2j, 2j+1: 16 lanes each) and
+ * Q6_K chunk c (sub-blocks 4c .. 4c+3: 8 lanes each). */
+static const int16_t perm_k4[4][32] __attribute__((aligned(64))) = {
+#define K4(j) {2*j,2*j,2*j,2*j,2*j,2*j,2*j,2*j,2*j,2*j,2*j,2*j,2*j,2*j,2*j,2*j, \
+               2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1,2*j+1}
+    K4(0), K4(1), K4(2), K4(3)
+#undef K4
+};
+static const int16_t perm_k6[4][32] __attribute__((aligned(64))) = {
+#define K6(c) {4*c,4*c,4*c,4*c,4*c,4*c,4*c,4*c, 4*c+1,4*c+1,4*c+1,4*c+1,4*c+1,4*c+1,4*c+1,4*c+1, \
+               4*c+2,4*c+2,4*c+2,4*c+2,4*c+2,4*c+2,4*c+2,4*c+2, 4*c+3,4*c+3,4*c+3,4*c+3,4*c+3,4*c+3,4*c+3,4*c+3}
+    K6(0), K6(1), K6(2), K6(3)
+#undef K6
+};
+
+static inline __m512i bcast256(const uint8_t *p)
+{
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+}
+
+/* Q4_K (hb = false) and Q5_K (hb = true) super-block i against T tokens. */
+INLINE void sb512_k4(bool q5, const uint8_t *blk, const uint8_t *const *x, int T, int64_t i, __m512 *acc, __m256 *accm)
+{
+    const uint8_t *scales = blk + 4, *qh = blk + 16, *qs = blk + (q5 ? 48 : 16);
+    uint16_t dh, mh;
+    memcpy(&dh, blk, 2);
+    memcpy(&mh, blk + 2, 2);
+    uint8_t sc[8], mn[8];
+    k4_unpack(scales, sc, mn);
+    __m512i s16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)sc)));
+    const __m512i m4 = _mm512_set1_epi8(0x0F), sh = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004, 0x0004000400040004,
+                                                                      0x0004000400040004, 0x0004000400040004);
+    __m512i q[4], sv[4];
+    __m512i h = q5 ? bcast256(qh) : _mm512_setzero_si512();
+    UNROLL for (int j = 0; j < 4; j++) {
+        q[j] = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * j), sh), m4);
+        if (q5) {
+            /* bit 2j (low half) / 2j+1 (high half) of qh[l] -> bit 4 */
+            __m512i cnt = _mm512_add_epi16(_mm512_set1_epi16((short)(2 * j)), _mm512_srli_epi16(sh, 2));
+            __m512i hb = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(h, cnt), 4), _mm512_set1_epi8(0x10));
+            q[j] = _mm512_or_si512(q[j], hb);
+        }
+        sv[j] = _mm512_permutexvar_epi16(_mm512_load_si512(perm_k4[j]), s16);
+    }
+    float d = f16s(dh), dmin = f16s(mh);
+    UNROLL for (int t = 0; t < T; t++) {
+        const blk_q8_K *xb = (const blk_q8_K *)x[t] + i;
+        __m512i isum = _mm512_setzero_si512();
+        UNROLL for (int j = 0; j < 4; j++)
+            isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q[j], _mm512_loadu_si512(xb->qs + 64 * j)), sv[j]);
+        __m256i msum = k4_mins(mn, xb);
+        acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * xb->d), _mm512_cvtepi32_ps(isum), acc[t]);
+        accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * xb->d), _mm256_cvtepi32_ps(msum), accm[t]);
+    }
+}
+
+/* Q6_K super-block i: per 128-value half, 64 bytes of ql give chunks (low nibbles: values 0..63,
+ * high: 64..127) in activation order; the two high bits come from qh broadcast and shifted per half. */
+INLINE void sb512_q6(const blk_q6_K *wb, const uint8_t *const *x, int T, int64_t i, __m512 *acc, __m256 *accm)
+{
+    const blk_q6_K *b = wb + i;
+    __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    /* bits 2p, 2p+1 of qh[l] -> bits 4, 5: p = 0 | 1 (low chunk) shift left 4 | 2, p = 2 | 3
+     * (high chunk) shift right 0 | 2 (per 16-bit lane, never across the byte that holds them) */
+    const __m512i up = _mm512_setr_epi64(0x0004000400040004, 0x0004000400040004, 0x0004000400040004, 0x0004000400040004,
+                                         0x0002000200020002, 0x0002000200020002, 0x0002000200020002, 0x0002000200020002);
+    const __m512i down = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+                                           0x0002000200020002);
+    __m512i q[4], sv[4];
+    UNROLL for (int hf = 0; hf < 2; hf++) {
+        __m512i l = _mm512_loadu_si512(b->ql + 64 * hf);
+        __m512i h = bcast256(b->qh + 32 * hf);
+        q[2 * hf] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(h, up), m30));
+        q[2 * hf + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(h, down), m30));
+    }
+    UNROLL for (int c = 0; c < 4; c++) sv[c] = _mm512_permutexvar_epi16(_mm512_load_si512(perm_k6[c]), s16);
+    float d = f16s(b->d);
+    __m256i sc256 = _mm512_castsi512_si256(s16);
+    UNROLL for (int t = 0; t < T; t++) {
+        const blk_q8_K *xb = (const blk_q8_K *)x[t] + i;
+        __m512i isum = _mm512_setzero_si512();
+        UNROLL for (int c = 0; c < 4; c++)
+            isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q[c], _mm512_loadu_si512(xb->qs + 64 * c)), sv[c]);
+        __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xb->bsums), sc256);
+        float dd = d * xb->d;
+        acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dd), _mm512_cvtepi32_ps(isum), acc[t]);
+        accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(-32.0f * dd), _mm256_cvtepi32_ps(corr), accm[t]);
+    }
+}
+
+INLINE void row512_k(int kind, const uint8_t *wr, const uint8_t *const *x, int T, int64_t k, float *out)
+{
+    __m512 acc[TB];
+    __m256 accm[TB];
+    UNROLL for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps(), accm[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < k / QKK; i++) {
+        if (kind == YK_TYPE_Q6_K) sb512_q6((const blk_q6_K *)wr, x, T, i, acc, accm);
+        else sb512_k4(kind == YK_TYPE_Q5_K, wr + (size_t)i * (kind == YK_TYPE_Q5_K ? sizeof(blk_q5_K) : sizeof(blk_q4_K)), x, T, i, acc, accm);
+    }
+    UNROLL for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(acc[t]) + hsum(accm[t]);
+}
+
+INLINE void rowdot512_q4_K(const uint8_t *w, const uint8_t *const *x, int T, int64_t k, float *out) { row512_k(YK_TYPE_Q4_K, w, x, T, k, out); }
+INLINE void rowdot512_q5_K(const uint8_t *w, const uint8_t *const *x, int T, int64_t k, float *out) { row512_k(YK_TYPE_Q5_K, w, x, T, k, out); }
+INLINE void rowdot512_q6_K(const uint8_t *w, const uint8_t *const *x, int T, int64_t k, float *out) { row512_k(YK_TYPE_Q6_K, w, x, T, k, out); }
+DEFINE_MM(mm512_q4_K, rowdot512_q4_K)
+DEFINE_MM(mm512_q5_K, rowdot512_q5_K)
+DEFINE_MM(mm512_q6_K, rowdot512_q6_K)
+
+/* ---- float types ------------------------------------------------------------------------------ */
+
+/* Activations widened to f32 per token group (F16: exact), 4 accumulators of 16 lanes per token,
+ * the tail (k % 64) in scalar order. BF16 uses VDPBF16PS on the BF16 activations as they are. */
+enum { F_F32, F_F16, F_BF16 };
+
+INLINE __m512 load16(int kind, const uint8_t *w, int64_t i)
+{
+    if (kind == F_F32) return _mm512_loadu_ps((const float *)w + i);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
+}
+
+INLINE void rowf(int kind, const uint8_t *w, const float *const *xf, const uint8_t *const *x, int T, int64_t k, float *out)
+{
+    __m512 acc[TB][4];
+    UNROLL for (int t = 0; t < T; t++)
+        UNROLL for (int a = 0; a < 4; a++) acc[t][a] = _mm512_setzero_ps();
+    int64_t i = 0;
+    if (kind == F_BF16) {
+        for (; i + 128 <= k; i += 128) {
+            __m512bh wv[4];
+            UNROLL for (int a = 0; a < 4; a++) wv[a] = (__m512bh)_mm512_loadu_si512((const uint16_t *)w + i + 32 * a);
+            UNROLL for (int t = 0; t < T; t++)
+                UNROLL for (int a = 0; a < 4; a++)
+                    acc[t][a] = _mm512_dpbf16_ps(acc[t][a], wv[a], (__m512bh)_mm512_loadu_si512((const uint16_t *)x[t] + i + 32 * a));
+        }
+    } else {
+        for (; i + 64 <= k; i += 64) {
+            __m512 wv[4];
+            UNROLL for (int a = 0; a < 4; a++) wv[a] = load16(kind, w, i + 16 * a);
+            UNROLL for (int t = 0; t < T; t++)
+                UNROLL for (int a = 0; a < 4; a++) acc[t][a] = _mm512_fmadd_ps(wv[a], _mm512_loadu_ps(xf[t] + i + 16 * a), acc[t][a]);
+        }
+    }
+    UNROLL for (int t = 0; t < T; t++) {
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3])));
+        for (int64_t j = i; j < k; j++) {
+            if (kind == F_F32) s += ((const float *)w)[j] * xf[t][j];
+            else if (kind == F_F16) s += f16s(((const uint16_t *)w)[j]) * xf[t][j];
+            else s += yk_bf16_to_f32(((const uint16_t *)w)[j]) * yk_bf16_to_f32(((const uint16_t *)x[t])[j]);
+        }
+        out[t] = s;
+    }
+}
+
+INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, int64_t nt,
+                float *Y, int64_t ldy, int64_t r0, int64_t r1, yk_mm_fn fallback)
+{
+    float *buf = NULL;
+    if (kind == F_F16) {
+        buf = aligned_alloc(64, ((size_t)k * TB * sizeof(float) + 63) / 64 * 64);
+        if (!buf) {
+            fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
+            return;
+        }
+    }
+    int64_t chunk = nt <= TB ? r1 - r0 : (int64_t)(262144 / (w_stride ? w_stride : 1)) + 1;
+    for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
+        int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
+        for (int64_t t0 = 0; t0 < nt; t0 += TB) {
+            int T = nt - t0 < TB ? (int)(nt - t0) : TB;
+            const uint8_t *x[TB] = {0};
+            const float *xf[TB] = {0};
+            UNROLL for (int t = 0; t < T; t++) {
+                x[t] = (const uint8_t *)Xq + (size_t)(t0 + t) * x_stride;
+                xf[t] = (const float *)x[t];
+                if (kind == F_F16) {
+                    float *f = buf + (size_t)t * k;
+                    const uint16_t *h = (const uint16_t *)x[t];
+                    int64_t i = 0;
+                    for (; i + 16 <= k; i += 16) _mm512_storeu_ps(f + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+                    for (; i < k; i++) f[i] = f16s(h[i]);
+                    xf[t] = f;
+                }
+            }
+            for (int64_t r = c0; r < c1; r++) {
+                float out[TB] = {0};
+                const uint8_t *w = (const uint8_t *)W + (size_t)r * w_stride;
+                switch (T) {
+                case 1: rowf(kind, w, xf, x, 1, k, out); break;
+                case 2: rowf(kind, w, xf, x, 2, k, out); break;
+                case 3: rowf(kind, w, xf, x, 3, k, out); break;
+                default: rowf(kind, w, xf, x, 4, k, out); break;
+                }
+                UNROLL for (int t = 0; t < T; t++) Y[(t0 + t) * ldy + r] = out[t];
+            }
+        }
+    }
+    free(buf);
+}
+
+#define MMF(name, kind)                                                                                \
+    static void mm512_##name(const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, \
+                             int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1)              \
+    {                                                                                                 \
+        mmf(kind, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1, mm_##name);                       \
+    }
+MMF(f32, F_F32)
+MMF(f16, F_F16)
+MMF(bf16, F_BF16)
+
+/* BF16 activations: round to nearest even with subnormals flushed, as yk_f32_to_bf16 (the
+ * conversion instruction treats denormals as zero, and NaN stays NaN). */
+static void conv512_bf16(const float *x, void *y, int64_t k)
+{
+    uint16_t *p = y;
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) _mm256_storeu_si256((__m256i *)(p + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+    for (; i < k; i++) p[i] = yk_f32_to_bf16(x[i]);
+}
+
+const yk_kernels yk_kernels_avx512 = {
+    .name = "avx512",
+    .mm = {
+        [YK_TYPE_F32] = mm512_f32,   [YK_TYPE_F16] = mm512_f16,   [YK_TYPE_BF16] = mm512_bf16,
+        [YK_TYPE_Q8_0] = mm512_q8_0, [YK_TYPE_Q4_0] = mm512_q4_0, [YK_TYPE_Q4_1] = mm512_q4_1,
+        [YK_TYPE_Q5_0] = mm512_q5_0, [YK_TYPE_Q5_1] = mm512_q5_1, [YK_TYPE_IQ4_NL] = mm512_iq4_nl,
+        [YK_TYPE_Q2_K] = mm_q2_K,    [YK_TYPE_Q3_K] = mm_q3_K,    [YK_TYPE_Q4_K] = mm512_q4_K,
+        [YK_TYPE_Q5_K] = mm512_q5_K, [YK_TYPE_Q6_K] = mm512_q6_K,
+    },
+    .conv = {[YK_TYPE_Q8_0] = conv_q8_0, [YK_TYPE_Q8_1] = conv_q8_1, [YK_TYPE_F16] = conv_f16,
+             [YK_TYPE_BF16] = conv512_bf16},
+};

@@ -61,14 +61,29 @@ static inline void yk_k4_scale_min(int j, const uint8_t *s, int *sc, int *m)
     }
 }
 
-/* Unpacks the 16 signed 6-bit scales of a Q3_K super-block (stored with +32 bias) as -32..31. */
+/* Unpacks the 16 6-bit scales of a Q3_K super-block, biased (0..63, real scale = value - 32), as
+ * 16 bytes in 4 words: low 4 bits from bytes 0..7 (low nibbles: scales 0..7, high: 8..15), high 2
+ * bits from bytes 8..11 (bits 2(j/4), 2(j/4)+1 of byte 8 + j%4). */
+static inline void yk_k3_scales_biased(const uint8_t *s, uint32_t out[4])
+{
+    uint32_t a0, a1, t;
+    memcpy(&a0, s, 4);
+    memcpy(&a1, s + 4, 4);
+    memcpy(&t, s + 8, 4);
+    out[0] = (a0 & 0x0F0F0F0F) | ((t & 0x03030303) << 4);
+    out[1] = (a1 & 0x0F0F0F0F) | (((t >> 2) & 0x03030303) << 4);
+    out[2] = ((a0 >> 4) & 0x0F0F0F0F) | (((t >> 4) & 0x03030303) << 4);
+    out[3] = ((a1 >> 4) & 0x0F0F0F0F) | (((t >> 6) & 0x03030303) << 4);
+}
+
+/* The same as signed scales -32..31. */
 static inline void yk_k3_scales(const uint8_t *s, int8_t out[16])
 {
-    for (int j = 0; j < 16; j++) {
-        int lo = j < 8 ? s[j] & 0x0F : s[j - 8] >> 4;
-        int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
-        out[j] = (int8_t)((lo | (hi << 4)) - 32);
-    }
+    uint32_t w[4];
+    uint8_t b[16];
+    yk_k3_scales_biased(s, w);
+    memcpy(b, w, 16);
+    for (int j = 0; j < 16; j++) out[j] = (int8_t)(b[j] - 32);
 }
 
 /* A kernel computes Y[t*ldy + r] for rows [r0, r1) and tokens [0, nt); x_stride is the byte

@@ -329,16 +329,24 @@ static void check_product(tu_rng *rng, yk_type t, int64_t rows, int64_t k, int64
         }
     /* (a) Only the float summation differs from refq: at most ~(k/32 + 8) roundings of 2^-24
      * relative to sum |w x| in the worst case; 1e-5 fails for any wrong block (a block carries about
-     * 1/(k/32) >= 6e-4 of sum |w x|). */
-    int bad = 0;
-    double worst = 0;
-    for (int64_t i = 0; i < rows * nt; i++) {
-        double e = fabs(Y[0][i] - refq[i]) / (mag[i] > 0 ? mag[i] : 1);
-        if (e > worst) worst = e;
-        if (e > 1e-5) bad++;
+     * 1/(k/32) >= 6e-4 of sum |w x|). Checked for every SIMD path the CPU has. */
+    float *Yp = malloc(rows * nt * sizeof *Yp);
+    void *xq = malloc(yk_acts_bytes(t, k, nt));
+    for (int s = 0; s < YK_SIMD_COUNT; s++) {
+        if (!yk_simd_available((yk_simd)s)) continue;
+        yk_acts_convert_on((yk_simd)s, t, X, k, 0, nt, xq);
+        yk_matmul_rows_on((yk_simd)s, t, W, rb, xq, k, nt, Yp, rows, 0, rows);
+        int bad = 0;
+        double worst = 0;
+        for (int64_t i = 0; i < rows * nt; i++) {
+            double e = fabs(Yp[i] - refq[i]) / (mag[i] > 0 ? mag[i] : 1);
+            if (e > worst) worst = e;
+            if (e > 1e-5) bad++;
+        }
+        CHECK(bad == 0, "%s path %d %lldx%lld nt=%lld: %d outputs off the exact-activation reference (worst %.3g)",
+              yk_type_name(t), s, (long long)rows, (long long)k, (long long)nt, bad, worst);
     }
-    CHECK(bad == 0, "%s %lldx%lld nt=%lld: %d outputs off the exact-activation reference (worst %.3g)",
-          yk_type_name(t), (long long)rows, (long long)k, (long long)nt, bad, worst);
+    free(Yp), free(xq);
     /* (b) Against the original activations: the format's rounding only (for realistic weights;
      * random block bytes have large offsets that make the bound meaningless). */
     double e = nmse(Y[0], ref, rows * nt);
