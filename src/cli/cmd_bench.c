@@ -3,6 +3,7 @@
  * fraction of this machine's measured read bandwidth. */
 #include "session.h"
 #include "plot.h"
+#include "predict.h"
 #include "yoke/bench.h"
 
 #include <stdlib.h>
@@ -19,6 +20,8 @@ typedef struct {
     char err[1024];
     yk_dev_stats dev[64];
     uint64_t dev_tokens;
+    bool predicted;
+    double pred_decode, pred_prefill;  /* the planner's tok/s for this layout */
 } bench_result;
 
 static int parse_list(const char *cmd, const char *flag, const char *s, int *out, int max)
@@ -132,7 +135,8 @@ static void bench_layout(session *s, bench_result *r, int n_prompt, int n_gen, i
 /* Speedup against the number of devices, decode and prefill, relative to the first layout. */
 static bool write_plot(const char *cmd, const char *path, const bench_result *r, int n)
 {
-    double x[64], dec[64], pre[64];
+    double x[64], dec[64], pre[64], pdec[64], ppre[64];
+    bool have_pred = true;
     const char *lab[64];
     char labels[64][16];
     int k = 0;
@@ -141,17 +145,79 @@ static bool write_plot(const char *cmd, const char *path, const bench_result *r,
         x[k] = r[i].tp * r[i].pp;
         dec[k] = r[i].decode.median / r[0].decode.median;
         pre[k] = r[i].prefill.median / r[0].prefill.median;
+        have_pred &= r[i].predicted && r[0].predicted;
+        pdec[k] = have_pred ? r[i].pred_decode / r[0].pred_decode : 0;
+        ppre[k] = have_pred ? r[i].pred_prefill / r[0].pred_prefill : 0;
         snprintf(labels[k], sizeof labels[k], "tp%d pp%d", r[i].tp, r[i].pp);
         lab[k] = labels[k];
         k++;
     }
-    plot_series s[2] = {
+    plot_series s[4] = {
         {"decode, measured", "#1f77b4", false, k, x, dec, lab},
         {"prefill, measured", "#d62728", false, k, x, pre, NULL},
+        {"decode, predicted", "#1f77b4", true, k, x, pdec, NULL},
+        {"prefill, predicted", "#d62728", true, k, x, ppre, NULL},
     };
-    if (!plot_svg(path, "yoke bench: speedup against devices", "devices", "speedup vs first layout", s, 2)) {
+    if (!plot_svg(path, "yoke bench: speedup against devices", "devices", "speedup vs first layout", s, have_pred ? 4 : 2)) {
         cli_fail(cmd, "--plot %s: cannot write the file", path);
         return false;
+    }
+    return true;
+}
+
+/* --calibrate: fits the yoke-cpu profile's factors to this run's measurements (decode and prefill
+ * of every layout) and writes it, with this machine's CPU row, to a file the planner loads. */
+static bool write_calibration(const char *cmd, const char *path, const predictor *pred, const bench_result *r, int n, int threads,
+                              uint32_t n_ctx, uint32_t n_prompt, uint32_t n_gen, double bw, const char *cpu)
+{
+    if (!pred->ok) {
+        cli_fail(cmd, "--calibrate: %s", pred->why);
+        return false;
+    }
+    yk_perf_obs obs[128];
+    size_t k = 0;
+    for (int i = 0; i < n && k + 2 <= 128; i++) {
+        if (!r[i].ok) continue;
+        int nd = r[i].tp * r[i].pp, per = threads / nd > 0 ? threads / nd : 1;
+        for (int metric = 0; metric < 2; metric++) {
+            yk_perf_obs *o = &obs[k++];
+            memset(o, 0, sizeof *o);
+            o->model = &pred->model;
+            yk_perf_rig_cpu(&o->rig, &pred->host, (uint32_t)nd, (uint32_t)per, pred->link);
+            o->tp = (uint32_t)r[i].tp;
+            o->pp = (uint32_t)r[i].pp;
+            o->work = (yk_perf_work){.n_ctx = n_ctx, .n_seq = 1, .n_prompt = n_prompt, .n_past = n_prompt + n_gen / 2};
+            o->metric = metric ? YK_METRIC_PREFILL : YK_METRIC_DECODE;
+            o->value = metric ? r[i].prefill.median : r[i].decode.median;
+            snprintf(o->label, sizeof o->label, "tp%d pp%d %s", r[i].tp, r[i].pp, metric ? "prefill" : "decode");
+        }
+    }
+    yk_profile prof = *pred->prof;
+    yk_err err = {0};
+    double rms = 0;
+    if (yk_perf_fit(&prof, obs, k, &rms, &err)) {
+        cli_fail(cmd, "--calibrate: %s (measure more layouts, e.g. --tp 1,2 --pp 1,2)", err.msg);
+        return false;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        cli_fail(cmd, "--calibrate: cannot write %s", path);
+        return false;
+    }
+    fprintf(f, "# yoke bench --calibrate: the yoke-cpu profile fitted to %zu measurements on %s\n", k, cpu);
+    fprintf(f, "# (rms log error %.3f). Load it with: yoke plan --hw %s, or put it under $YOKE_DATA/profiles/\n", rms, path);
+    fprintf(f, "cpu\tthis-cpu\tdesc=this machine (%s)\tmem_gib=%.1f\tbw_gbs=%.2f\ttflops=%.3f\tunits=%u\tunit_bw_gbs=%.2f\tprice=0\tp2p=yes\tlink=inproc\n",
+            cpu, pred->host.mem_gib, bw, pred->host.tflops, pred->host.units, pred->host.unit_bw_gbs);
+    yk_profile_write(f, &prof);
+    if (fclose(f)) {
+        cli_fail(cmd, "--calibrate: cannot write %s", path);
+        return false;
+    }
+    fprintf(stderr, "yoke bench: wrote %s (yoke-cpu fitted to %zu measurements, rms log error %.3f)\n", path, k, rms);
+    for (size_t i = 0; i < k; i++) {
+        double p = 0;
+        if (!yk_perf_obs_predict(&obs[i], &prof, &p, &err))
+            fprintf(stderr, "  %-22s measured %10.2f  fitted model %10.2f  (%+.1f%%)\n", obs[i].label, obs[i].value, p, 100 * (p / obs[i].value - 1));
     }
     return true;
 }
@@ -159,8 +225,11 @@ static bool write_plot(const char *cmd, const char *path, const bench_result *r,
 static void usage(FILE *f)
 {
     fprintf(f, "usage: yoke bench -m FILE [-p 512] [-n 128] [-r 5] [-t THREADS] [--tp 1,2] [--pp 1,2] [--json|--csv] [--bw GB/s] [--plot OUT.svg]\n"
+               "       [--hw FILE] [--calibrate [OUT.tsv]]\n"
                "  measures prefill (-p tokens in one batch) and decode (-n tokens one at a time) for every\n"
-               "  layout --tp x --pp asked, as the median, min and max over -r repetitions after a warm-up\n");
+               "  layout --tp x --pp asked, as the median, min and max over -r repetitions after a warm-up,\n"
+               "  beside the planner's prediction for the same layout on this machine (--hw FILE: extra hardware rows or a\n"
+               "  calibrated profile); --calibrate fits the yoke-cpu profile to the measurements and writes it (default yoke-cpu.tsv)\n");
     session_usage(f);
 }
 
@@ -172,7 +241,7 @@ int yk_cmd_bench(int argc, char **argv)
     int64_t n_prompt = 512, n_gen = 128, reps = 5;
     int tps[16] = {1}, pps[16] = {1}, ntp = 1, npp = 1;
     bool json = false, csv = false;
-    const char *plot = NULL;
+    const char *plot = NULL, *hw_file = NULL, *calibrate = NULL;
     double bw = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -196,6 +265,11 @@ int yk_cmd_bench(int argc, char **argv)
             csv = true;
         } else if (!strcmp(a, "--plot")) {
             if (!(plot = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--hw")) {
+            if (!(hw_file = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--calibrate")) {
+            /* optional value: the profile file to write */
+            calibrate = i + 1 < argc && argv[i + 1][0] != '-' ? argv[++i] : "yoke-cpu.tsv";
         } else if (!strcmp(a, "--bw")) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_float(cmd, a, v, 0.001, 1e6, &bw)) return 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -223,6 +297,9 @@ int yk_cmd_bench(int argc, char **argv)
     static bench_result res[64];
     int nres = 0;
     bool mpi = yk_comm_mpi_launched();
+    predictor pred;
+    predictor_init(&pred, so.model_path, bw, hw_file, mpi);
+    if (!pred.ok && !json && !csv) fprintf(stderr, "yoke bench: no prediction: %s\n", pred.why);
     for (int a = 0; a < ntp; a++)
         for (int b = 0; b < npp && nres < 64; b++) {
             bench_result *r = &res[nres++];
@@ -240,10 +317,17 @@ int yk_cmd_bench(int argc, char **argv)
             r->threads = threads;
             bench_layout(&s, r, (int)n_prompt, (int)n_gen, (int)reps, 42);
             r->bw_frac = bw > 0 ? r->gb_s / bw : 0;
+            yk_perf_result pr;
+            if (predictor_layout(&pred, r->tp, r->pp, threads, so.eo.n_ctx, (uint32_t)n_prompt, (uint32_t)(n_prompt + n_gen / 2), &pr)) {
+                r->predicted = true;
+                r->pred_decode = pr.decode1.tok_s;
+                r->pred_prefill = pr.prefill.tok_s;
+            }
             if (!json && !csv && nres == 1) {
                 printf("yoke bench: %s (%s, %u layers, %.2f GB of weights), %s, %d threads, read bandwidth %.1f GB/s\n",
                        so.model_path, s.model.hp.arch, s.model.hp.n_layer, yk_model_weight_bytes(&s.model) / 1e9, cpu, threads, bw);
-                printf("  %-9s %-8s %28s %28s %8s %7s\n", "layout", "comm", "prefill tok/s (min-max)", "decode tok/s (min-max)", "GB/s", "of bw");
+                printf("  %-9s %-8s %28s %28s %8s %7s   %s\n", "layout", "comm", "prefill tok/s (min-max)", "decode tok/s (min-max)", "GB/s",
+                       "of bw", "predicted prefill / decode tok/s");
             }
             if (!json && !csv) {
                 char lay[32], pf[64], dc[64];
@@ -251,8 +335,10 @@ int yk_cmd_bench(int argc, char **argv)
                 if (r->ok) {
                     snprintf(pf, sizeof pf, "%.2f (%.2f-%.2f)", r->prefill.median, r->prefill.min, r->prefill.max);
                     snprintf(dc, sizeof dc, "%.2f (%.2f-%.2f)", r->decode.median, r->decode.min, r->decode.max);
-                    printf("  %-9s %-8s %28s %28s %8.2f %6.0f%%\n", lay, s.mpi ? "mpi" : (s.plan.n_dev > 1 ? "threads" : "-"), pf, dc, r->gb_s,
-                           100 * r->bw_frac);
+                    char pv[64] = "-";
+                    if (r->predicted) snprintf(pv, sizeof pv, "%.2f / %.2f", r->pred_prefill, r->pred_decode);
+                    printf("  %-9s %-8s %28s %28s %8.2f %6.0f%%   %s\n", lay, s.mpi ? "mpi" : (s.plan.n_dev > 1 ? "threads" : "-"), pf, dc, r->gb_s,
+                           100 * r->bw_frac, pv);
                     session_print_device_stats(&s, r->dev, r->dev_tokens, stdout);
                 } else {
                     printf("  %-9s failed: %s\n", lay, r->err);
@@ -272,10 +358,11 @@ done:
                    "\"prefill_tok_s\": %.4f, \"prefill_tok_s_min\": %.4f, \"prefill_tok_s_max\": %.4f, "
                    "\"decode_tok_s\": %.4f, \"decode_tok_s_min\": %.4f, \"decode_tok_s_max\": %.4f, "
                    "\"decode_gb_s\": %.4f, \"read_bw_gb_s\": %.4f, \"bw_fraction\": %.4f, \"comm_bytes_per_token\": %.1f, "
-                   "\"cpu\": \"%s\"}",
+                   "\"predicted_prefill_tok_s\": %.4f, \"predicted_decode_tok_s\": %.4f, \"cpu\": \"%s\"}",
                    i ? "," : "", r->tp, r->pp, r->tp, r->pp, r->tp * r->pp, r->threads, r->ok ? "true" : "false", (long long)n_prompt,
                    (long long)n_gen, (long long)reps, r->prefill.median, r->prefill.min, r->prefill.max, r->decode.median, r->decode.min,
-                   r->decode.max, r->gb_s, bw, r->bw_frac, r->comm_bytes_tok, cpu);
+                   r->decode.max, r->gb_s, bw, r->bw_frac, r->comm_bytes_tok, r->predicted ? r->pred_prefill : 0,
+                   r->predicted ? r->pred_decode : 0, cpu);
         }
         printf("\n]\n");
     } else if (csv) {
@@ -288,7 +375,12 @@ done:
                    r->bw_frac);
         }
     }
-    if (plot && !write_plot(cmd, plot, res, nres)) return 1;
+    int rc = 0;
+    if (plot && !write_plot(cmd, plot, res, nres)) rc = 1;
+    if (!rc && calibrate && !write_calibration(cmd, calibrate, &pred, res, nres, threads, so.eo.n_ctx, (uint32_t)n_prompt, (uint32_t)n_gen, bw, cpu))
+        rc = 1;
+    predictor_free(&pred);
+    if (rc) return rc;
     for (int i = 0; i < nres; i++)
         if (!res[i].ok) return 1;
     return 0;

@@ -1,5 +1,6 @@
 /* generate.c: see generate.h. */
 #include "generate.h"
+#include "predict.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,16 @@ void gen_print_stats(session *s, const gen_result *r, FILE *f)
     fprintf(f, "\n[%d device%s tp %d x pp %d | prompt %u tok, %.2f tok/s | decode %u tok, %.2f tok/s, %.1f ms/tok | %.2f GB/s of weights]\n",
             s->plan.n_dev, s->plan.n_dev > 1 ? "s" : "", s->plan.tp, s->plan.pp, r->n_prompt, pt, r->n_gen, dt,
             dt > 0 ? 1e3 / dt : 0, wbytes * dt / 1e9);
+    /* the planner's figures for the same layout (this machine's bandwidth from the hardware table;
+     * yoke bench measures it and --calibrate fits the profile) */
+    predictor pred;
+    yk_perf_result pr;
+    predictor_init(&pred, s->model_path, 0, getenv("YOKE_HW"), s->mpi != NULL);
+    if (predictor_layout(&pred, s->plan.tp, s->plan.pp, s->threads, yk_engine_n_ctx(s->engine), r->n_prompt,
+                         r->n_prompt + r->n_gen / 2, &pr))
+        fprintf(f, "[predicted: prompt %.2f tok/s, decode %.2f tok/s (%s, %.0f GB/s)]\n", pr.prefill.tok_s, pr.decode1.tok_s,
+                pred.host.desc, pred.host.bw_gbs);
+    predictor_free(&pred);
     if (s->plan.n_dev > 1) {
         yk_dev_stats st[64];
         yk_err err;

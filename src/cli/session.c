@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 void session_opts_init(session_opts *o)
 {
@@ -160,6 +161,9 @@ int session_open(const char *cmd, session *s, const session_opts *o, int *argc, 
         goto fail;
     }
     s->kv_elem_bytes = o->eo.kv_f16 ? 2 : 4;
+    s->model_path = o->model_path;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s->threads = o->eo.n_threads > 0 ? o->eo.n_threads : (cores > 0 ? (int)cores : 1);
     if (o->show_plan && s->rank == 0) session_print_plan(s, stderr);
     yk_status st = mpi ? yk_engine_create_mpi(&s->engine, &s->model, &s->plan, s->mpi, &o->eo, &err)
                        : yk_engine_create_local(&s->engine, &s->model, &s->plan, &o->eo, &err);

@@ -25,6 +25,8 @@ typedef struct {
     yk_comm *mpi;             /* non-NULL under mpirun */
     int rank;                 /* MPI rank (0 in-process) */
     int kv_elem_bytes;        /* 4 (F32) or 2 (F16) */
+    int threads;              /* over all local devices */
+    const char *model_path;
 } session;
 
 void session_opts_init(session_opts *o);
