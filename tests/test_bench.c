@@ -64,6 +64,30 @@ int main(void)
     double lo = num_after(out, "decode_tok_s_min"), hi = num_after(out, "decode_tok_s_max");
     CHECK(pf > 0 && dc > 0 && lo <= dc && dc <= hi, "figures: prefill %g decode %g (%g-%g)", pf, dc, lo, hi);
 
+    /* the planner's prediction is beside each measurement */
+    double pd = num_after(out, "predicted_decode_tok_s"), pp = num_after(out, "predicted_prefill_tok_s");
+    CHECK(pd > 0 && pp > 0, "predicted figures: decode %g prefill %g", pd, pp);
+
+    /* --calibrate fits the yoke-cpu profile to four layouts and writes a file the planner loads */
+    char cal[256], svg[256];
+    tu_tmp_path(cal, sizeof cal, ".tsv");
+    tu_tmp_path(svg, sizeof svg, ".svg");
+    snprintf(cmd, sizeof cmd, "%s bench -m %s -p 8 -n 4 -r 2 -t 2 --tp 1,2 --pp 1,2 --bw 10 --calibrate %s --plot %s >/dev/null 2>&1", tu_yoke(),
+             path, cal, svg);
+    CHECK(system(cmd) == 0, "bench --calibrate");
+    size_t nc = 0;
+    char *txt = tu_read_file(cal, &nc);
+    CHECK(txt && strstr(txt, "profile\tyoke-cpu") && strstr(txt, "factor\tyoke-cpu\teta_bw") && strstr(txt, "cpu\tthis-cpu"),
+          "calibrated profile written: %.200s", txt ? txt : "(none)");
+    free(txt);
+    txt = tu_read_file(svg, &nc);
+    CHECK(txt && strstr(txt, "<svg") && strstr(txt, "decode, measured") && strstr(txt, "decode, predicted"), "plot written");
+    free(txt);
+    snprintf(cmd, sizeof cmd, "%s plan --hw %s --model %s --gpus 1xcpu >/dev/null 2>&1", tu_yoke(), cal, path);
+    CHECK(system(cmd) == 0, "yoke plan loads the calibrated profile");
+    remove(cal);
+    remove(svg);
+
     /* bad flags fail with a message naming the flag */
     snprintf(cmd, sizeof cmd, "%s bench -m %s --tp 0 2>&1", tu_yoke(), path);
     f = popen(cmd, "r");

@@ -174,7 +174,11 @@ static bool write_calibration(const char *cmd, const char *path, const predictor
         cli_fail(cmd, "--calibrate: %s", pred->why);
         return false;
     }
-    yk_perf_obs obs[128];
+    yk_perf_obs *obs = calloc(128, sizeof *obs); /* 21 kB each: not on the stack */
+    if (!obs) {
+        cli_fail(cmd, "--calibrate: out of memory");
+        return false;
+    }
     size_t k = 0;
     for (int i = 0; i < n && k + 2 <= 128; i++) {
         if (!r[i].ok) continue;
@@ -195,14 +199,15 @@ static bool write_calibration(const char *cmd, const char *path, const predictor
     yk_profile prof = *pred->prof;
     yk_err err = {0};
     double rms = 0;
+    bool ok = false;
+    FILE *f = NULL;
     if (yk_perf_fit(&prof, obs, k, &rms, &err)) {
         cli_fail(cmd, "--calibrate: %s (measure more layouts, e.g. --tp 1,2 --pp 1,2)", err.msg);
-        return false;
+        goto done;
     }
-    FILE *f = fopen(path, "w");
-    if (!f) {
+    if (!(f = fopen(path, "w"))) {
         cli_fail(cmd, "--calibrate: cannot write %s", path);
-        return false;
+        goto done;
     }
     fprintf(f, "# yoke bench --calibrate: the yoke-cpu profile fitted to %zu measurements on %s\n", k, cpu);
     fprintf(f, "# (rms log error %.3f). Load it with: yoke plan --hw %s, or put it under $YOKE_DATA/profiles/\n", rms, path);
@@ -211,7 +216,7 @@ static bool write_calibration(const char *cmd, const char *path, const predictor
     yk_profile_write(f, &prof);
     if (fclose(f)) {
         cli_fail(cmd, "--calibrate: cannot write %s", path);
-        return false;
+        goto done;
     }
     fprintf(stderr, "yoke bench: wrote %s (yoke-cpu fitted to %zu measurements, rms log error %.3f)\n", path, k, rms);
     for (size_t i = 0; i < k; i++) {
@@ -219,7 +224,10 @@ static bool write_calibration(const char *cmd, const char *path, const predictor
         if (!yk_perf_obs_predict(&obs[i], &prof, &p, &err))
             fprintf(stderr, "  %-22s measured %10.2f  fitted model %10.2f  (%+.1f%%)\n", obs[i].label, obs[i].value, p, 100 * (p / obs[i].value - 1));
     }
-    return true;
+    ok = true;
+done:
+    free(obs);
+    return ok;
 }
 
 static void usage(FILE *f)

@@ -67,7 +67,7 @@ int yk_cmd_run(int argc, char **argv)
     have_smp = true;
     if (!go.print_ids && prompt) fputs(prompt, stdout);
     uint32_t pos = 0;
-    gen_result res;
+    gen_result res = {0};
     rc = gen_run(cmd, &s, &tok, &smp, &go, ids, (uint32_t)n, &pos, stdout, &res);
     if (!rc) gen_print_stats(&s, &res, stderr);
 done:
