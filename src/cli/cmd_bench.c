@@ -313,8 +313,10 @@ int yk_cmd_bench(int argc, char **argv)
             bench_result *r = &res[nres++];
             memset(r, 0, sizeof *r);
             session_opts lo = so;
-            lo.tp = mpi ? so.tp : tps[a];
-            lo.pp = mpi ? so.pp : pps[b];
+            /* under MPI the job's size is the device count: the first --tp and --pp values give its layout */
+            lo.tp = tps[a];
+            lo.pp = pps[b];
+            if (mpi && ntp == 1 && npp == 1 && tps[0] == 1 && pps[0] == 1) lo.tp = lo.pp = 0; /* default: --tp = ranks */
             lo.devices = 0;
             session s;
             int rc = session_open(cmd, &s, &lo, &argc, &argv);
