@@ -50,4 +50,52 @@ uint16_t yk_f32_to_f16(float f);
 float yk_bf16_to_f32(uint16_t h);
 uint16_t yk_f32_to_bf16(float f);
 
+
+/* ---- quantisation mixes (yoke quantize) ------------------------------------------------------- */
+
+/* The mixes of the reference engine's quantiser ("Q4_K_M" and so on): a default type for the
+ * matrices plus per-tensor rules that give some tensors more bits. Appended only. */
+typedef enum {
+    YK_MIX_F32, YK_MIX_F16, YK_MIX_BF16, YK_MIX_Q8_0, YK_MIX_Q4_0, YK_MIX_Q4_1, YK_MIX_Q5_0, YK_MIX_Q5_1,
+    YK_MIX_IQ4_NL, YK_MIX_Q2_K, YK_MIX_Q3_K_S, YK_MIX_Q3_K_M, YK_MIX_Q4_K_S, YK_MIX_Q4_K_M, YK_MIX_Q5_K_S,
+    YK_MIX_Q5_K_M, YK_MIX_Q6_K,
+    YK_MIX_COUNT
+} yk_mix;
+
+/* Name of a mix ("Q4_K_M"), and the mix of a name (case-insensitive), or -1. */
+const char *yk_mix_name(yk_mix m);
+int yk_mix_from_name(const char *name);
+/* The general.file_type value the reference engine writes for the mix. */
+uint32_t yk_mix_file_type(yk_mix m);
+/* The mix's default matrix type. */
+yk_type yk_mix_base_type(yk_mix m);
+
+/* The model facts the rules depend on (from the GGUF metadata). */
+typedef struct {
+    int n_layer;      /* <arch>.block_count */
+    int n_gqa;        /* head_count / head_count_kv (1 if unknown) */
+    int n_expert;     /* <arch>.expert_count (0 or 1: dense) */
+    int n_attn_v;     /* tensors named *attn_v.weight, *attn_qkv.weight or *attn_kv_b.weight */
+    bool has_output;  /* output.weight present (else the token embedding is the output matrix) */
+    bool is_70b;      /* llama with 80 layers: attn_v gets more bits */
+    bool falcon;      /* architecture falcon: its own rules */
+} yk_mix_model;
+
+/* Counters of the rules, advanced tensor by tensor: start zeroed, and call yk_mix_tensor_type for
+ * every tensor in the order of yk_mix_tensor_order. */
+typedef struct {
+    int i_attn_v, i_ffn_down, i_ffn_gate, i_ffn_up;
+} yk_mix_state;
+
+/* Type of one tensor under the mix: the tensor's own type when the mix leaves it alone (norms,
+ * vectors, embeddings of position, ...); otherwise the mix's choice, replaced by a compatible
+ * type when ne[0] is not a multiple of the chosen type's block. *wanted (if not NULL) receives the
+ * type chosen before that fallback, so a caller can report it. */
+yk_type yk_mix_tensor_type(yk_mix m, const yk_mix_model *model, yk_mix_state *st, const char *name,
+                           const int64_t *ne, uint32_t n_dims, yk_type src, yk_type *wanted);
+/* Orders tensor names as the reference engine's quantiser processes and writes them: tensors
+ * outside the blocks first, then by block number; by name within each (strcmp order).
+ * Returns <0, 0, >0 like strcmp. */
+int yk_mix_tensor_order(const char *a, const char *b);
+
 #endif
