@@ -84,6 +84,10 @@ int yk_cmd_logits(int argc, char **argv)
     } else if (yk_engine_forward(s.engine, ids, (uint32_t)n, 0, YK_LOGITS_ALL, logits, &err)) {
         rc = cli_fail(cmd, "%s", err.msg);
     } else {
+        if (s.plan.n_dev > 1) {
+            yk_dev_stats st[64];
+            if (!yk_engine_stats(s.engine, st, &err)) session_print_device_stats(&s, st, (uint64_t)n, stderr);
+        }
         FILE *f = fopen(out_path, "wb");
         if (!f || fwrite(logits, sizeof(float), (size_t)n * V, f) != (size_t)n * V || fclose(f)) {
             rc = cli_fail(cmd, "%s: cannot write: %s", out_path, strerror(errno));
