@@ -448,7 +448,7 @@ static int online_cores(void)
 yk_status yk_engine_create_local(yk_engine **out, const yk_model *m, const yk_plan *p, const yk_engine_opts *o, yk_err *err)
 {
     *out = NULL;
-    yk_engine *e;
+    yk_engine *e = NULL;
     yk_status st = engine_alloc(&e, m, p, o, p->n_dev, err);
     if (st) goto fail;
     e->comms = calloc((size_t)p->n_dev, sizeof *e->comms);
@@ -510,6 +510,7 @@ static yk_status check_agreement(yk_engine *e, yk_comm *c, const yk_engine_opts 
     h[1] = fnv1a(h[1], e->plan.dev, (size_t)e->plan.n_dev * sizeof *e->plan.dev);
     h[1] = fnv1a(h[1], &e->n_ctx, sizeof e->n_ctx);
     h[1] = fnv1a(h[1], &e->n_batch, sizeof e->n_batch);
+    h[1] = fnv1a(h[1], &e->micro, sizeof e->micro);
     int32_t q = o && o->comm_quant ? 1 : 0;
     h[1] = fnv1a(h[1], &q, sizeof q);
     h[1] = fnv1a(h[1], &e->kv_type, sizeof e->kv_type);
@@ -540,7 +541,7 @@ yk_status yk_engine_create_mpi(yk_engine **out, const yk_model *m, const yk_plan
     *out = NULL;
     if (comm->size != p->n_dev)
         return yk_err_set(err, YK_E_INVALID, "the plan has %d devices but the MPI job has %d ranks (mpirun -np %d)", p->n_dev, comm->size, p->n_dev);
-    yk_engine *e;
+    yk_engine *e = NULL;
     yk_status st = engine_alloc(&e, m, p, o, 1, err);
     if (st) goto fail;
     e->mpi = true;
