@@ -133,6 +133,32 @@ static inline __m512i weight_pair(int kind, const uint8_t *b0, const uint8_t *b1
     }
 }
 
+/* The first 2 bytes (d) of 16 consecutive 18-byte blocks (Q4_0, IQ4_NL) in the low 16 bits of
+ * 16 int32 lanes, without a gather: blocks 0..7 lie in bytes [0, 128) at words 9b, blocks 8..15 in
+ * [144, 272); two word permutes pick them. Loads are masked to the nblk blocks that exist. */
+static const uint16_t idx_b18[32] __attribute__((aligned(64))) = {0, 9, 18, 27, 36, 45, 54, 63};
+
+static inline __m512i halves_b18(const uint8_t *wg, int nblk)
+{
+    uint64_t n = (uint64_t)nblk * 18;
+    const uint64_t seg[4] = {0, 64, 144, 208};
+    __m512i v[4];
+    if (nblk == 16) {
+        for (int i = 0; i < 4; i++) v[i] = _mm512_loadu_si512(wg + seg[i]); /* all within the 288 bytes */
+    } else {
+        for (int i = 0; i < 4; i++) {
+            uint64_t left = n > seg[i] ? n - seg[i] : 0;
+            __mmask64 m = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+            v[i] = _mm512_maskz_loadu_epi8(m, wg + seg[i]);
+        }
+    }
+    __m512i idx = _mm512_load_si512(idx_b18);
+    __m512i lo = _mm512_permutex2var_epi16(v[0], idx, v[1]), hi = _mm512_permutex2var_epi16(v[2], idx, v[3]);
+    /* words 0..7 of lo and of hi -> int32 lanes 0..7 and 8..15 */
+    __m256i w16 = _mm256_set_m128i(_mm512_castsi512_si128(hi), _mm512_castsi512_si128(lo));
+    return _mm512_cvtepu16_epi32(w16);
+}
+
 /* Block pair j of group g (blocks 2(g+j), 2(g+j)+1) against T packed tokens into acc. */
 INLINE void pair32(int kind, const uint8_t *wg, size_t bb, int j, int64_t g, const int32_t (*perm)[16],
                    const uint8_t *const *pk, const pack_layout *l, int T, const __m512 *sc, __m512 *acc)
@@ -164,8 +190,9 @@ INLINE void row32(int kind, const uint8_t *wr, size_t bb, const uint8_t *const *
         int np = l->npair - g < PAIRS_PER_GROUP ? (int)(l->npair - g) : PAIRS_PER_GROUP;
         __mmask16 gm = (__mmask16)((1u << (2 * np)) - 1);
         const uint8_t *wg = wr + (size_t)(2 * g) * bb;
+        pf(wg, (size_t)(2 * PAIRS_PER_GROUP) * bb);
         /* d (and m) of 16 blocks: the first 4 bytes of each block */
-        __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wg, 1);
+        __m512i raw = bb == 18 ? halves_b18(wg, 2 * np) : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wg, 1);
         __m512 wd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
         __m512 wm = has_m ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))) : _mm512_setzero_ps();
         __m512 sc[TB];
@@ -358,7 +385,9 @@ INLINE void row512_k(int kind, const uint8_t *wr, const uint8_t *const *x, int T
     __m512 acc[TB];
     __m256 accm[TB];
     UNROLL for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps(), accm[t] = _mm256_setzero_ps();
+    const size_t sbb = kind == YK_TYPE_Q6_K ? sizeof(blk_q6_K) : kind == YK_TYPE_Q5_K ? sizeof(blk_q5_K) : sizeof(blk_q4_K);
     for (int64_t i = 0; i < k / QKK; i++) {
+        pf(wr + (size_t)i * sbb, sbb);
         if (kind == YK_TYPE_Q6_K) sb512_q6((const blk_q6_K *)wr, x, T, i, acc, accm);
         else sb512_k4(kind == YK_TYPE_Q5_K, wr + (size_t)i * (kind == YK_TYPE_Q5_K ? sizeof(blk_q5_K) : sizeof(blk_q4_K)), x, T, i, acc, accm);
     }
@@ -392,6 +421,7 @@ INLINE void rowf(int kind, const uint8_t *w, const float *const *xf, const uint8
     int64_t i = 0;
     if (kind == F_BF16) {
         for (; i + 128 <= k; i += 128) {
+            pf((const uint16_t *)w + i, 256);
             __m512bh wv[4];
             UNROLL for (int a = 0; a < 4; a++) wv[a] = (__m512bh)_mm512_loadu_si512((const uint16_t *)w + i + 32 * a);
             UNROLL for (int t = 0; t < T; t++)
@@ -400,6 +430,7 @@ INLINE void rowf(int kind, const uint8_t *w, const float *const *xf, const uint8
         }
     } else {
         for (; i + 64 <= k; i += 64) {
+            pf(w + i * (kind == F_F32 ? 4 : 2), kind == F_F32 ? 256 : 128);
             __m512 wv[4];
             UNROLL for (int a = 0; a < 4; a++) wv[a] = load16(kind, w, i + 16 * a);
             UNROLL for (int t = 0; t < T; t++)
