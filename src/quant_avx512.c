@@ -1,5 +1,6 @@
 /* quant_avx512.c: the kernels for CPUs with AVX-512 (F, BW, VL, DQ) + VNNI + BF16; chosen at run
- * time when the CPU has them (see quant.c).
+ * time when the CPU has them (see quant.c). Decoding (one token) runs 4 rows at a time from 4 parts of
+ * the row range (see ROW_LOOP in quant_simd.inc).
  *
  * The k-quants use the shared 256-bit kernels of quant_simd.inc (compiled here with VNNI). The
  * 32-wide types and the float types have 512-bit kernels:
@@ -173,48 +174,58 @@ INLINE void pair32(int kind, const uint8_t *wg, size_t bb, int j, int64_t g, con
     }
 }
 
-/* One row against T packed tokens. Blocks [0, 2*npair) in 512-bit pairs; an odd last block is
- * passed to the 256-bit block kernel (tail256) on the original activations. */
 typedef void (*tail_fn)(const void *wb, const uint8_t *const *x, int T, int64_t b, __m256 *acc, float *extra);
 
-INLINE void row32(int kind, const uint8_t *wr, size_t bb, const uint8_t *const *pk, const pack_layout *l,
-                  const uint8_t *const *x, int T, tail_fn tail, float *out)
+/* R rows against T packed tokens (R * T <= 4): R > 1 only when decoding (T = 1), with rows from R
+ * distant parts of the matrix, so that the hardware prefetcher runs R streams at once (one
+ * stream's look-ahead covers only part of this machine's memory latency). Blocks [0, 2*npair) in
+ * 512-bit pairs; an odd last block goes to the 256-bit block kernel (tail) on the original
+ * activations. Each (row, token) output gets the same instruction sequence whatever R and T. */
+INLINE void row32(int kind, const uint8_t *const *wr, int R, size_t bb, const uint8_t *const *pk, const pack_layout *l,
+                  const uint8_t *const *x, int T, tail_fn tail, float (*out)[TB])
 {
     const bool nib = kind != W_Q8_0, has_m = kind == W_Q4_1 || kind == W_Q5_1;
     const int32_t(*perm)[16] = nib ? perm_nib : perm_nat;
-    __m512 acc0[TB], acc1[TB], accm[TB];
-    UNROLL for (int t = 0; t < T; t++) acc0[t] = acc1[t] = accm[t] = _mm512_setzero_ps();
+    __m512 acc0[4][TB], acc1[4][TB], accm[4][TB];
+    UNROLL for (int rr = 0; rr < R; rr++) {
+        UNROLL for (int t = 0; t < T; t++) acc0[rr][t] = acc1[rr][t] = accm[rr][t] = _mm512_setzero_ps();
+    }
     const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)bb));
     for (int64_t g = 0; g < l->npair; g += PAIRS_PER_GROUP) {
         int np = l->npair - g < PAIRS_PER_GROUP ? (int)(l->npair - g) : PAIRS_PER_GROUP;
         __mmask16 gm = (__mmask16)((1u << (2 * np)) - 1);
-        const uint8_t *wg = wr + (size_t)(2 * g) * bb;
-        pf(wg, (size_t)(2 * PAIRS_PER_GROUP) * bb);
-        /* d (and m) of 16 blocks: the first 4 bytes of each block */
-        __m512i raw = bb == 18 ? halves_b18(wg, 2 * np) : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wg, 1);
-        __m512 wd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
-        __m512 wm = has_m ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))) : _mm512_setzero_ps();
-        __m512 sc[TB];
-        UNROLL for (int t = 0; t < T; t++) {
-            const float *ad = (const float *)(pk[t] + l->off_d) + 2 * g;
-            sc[t] = _mm512_mul_ps(wd, _mm512_maskz_loadu_ps(gm, ad));
-            if (has_m) accm[t] = _mm512_fmadd_ps(wm, _mm512_maskz_loadu_ps(gm, (const float *)(pk[t] + l->off_s) + 2 * g), accm[t]);
+        UNROLL for (int rr = 0; rr < R; rr++) {
+            const uint8_t *wg = wr[rr] + (size_t)(2 * g) * bb;
+            pf(wg, (size_t)(2 * PAIRS_PER_GROUP) * bb);
+            /* d (and m) of 16 blocks: the first 4 bytes of each block */
+            __m512i raw = bb == 18 ? halves_b18(wg, 2 * np) : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wg, 1);
+            __m512 wd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+            __m512 wm = has_m ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))) : _mm512_setzero_ps();
+            __m512 sc[TB];
+            UNROLL for (int t = 0; t < T; t++) {
+                const float *ad = (const float *)(pk[t] + l->off_d) + 2 * g;
+                sc[t] = _mm512_mul_ps(wd, _mm512_maskz_loadu_ps(gm, ad));
+                if (has_m)
+                    accm[rr][t] = _mm512_fmadd_ps(wm, _mm512_maskz_loadu_ps(gm, (const float *)(pk[t] + l->off_s) + 2 * g), accm[rr][t]);
+            }
+            int j = 0;
+            for (; j + 2 <= np; j += 2) {
+                pair32(kind, wg, bb, j, g, perm, pk, l, T, sc, acc0[rr]);
+                pair32(kind, wg, bb, j + 1, g, perm, pk, l, T, sc, acc1[rr]);
+            }
+            if (j < np) pair32(kind, wg, bb, j, g, perm, pk, l, T, sc, acc0[rr]);
         }
-        int j = 0;
-        for (; j + 2 <= np; j += 2) {
-            pair32(kind, wg, bb, j, g, perm, pk, l, T, sc, acc0);
-            pair32(kind, wg, bb, j + 1, g, perm, pk, l, T, sc, acc1);
-        }
-        if (j < np) pair32(kind, wg, bb, j, g, perm, pk, l, T, sc, acc0);
     }
-    __m256 acc256[TB];
-    float extra[TB];
-    UNROLL for (int t = 0; t < T; t++) acc256[t] = _mm256_setzero_ps(), extra[t] = 0.0f;
-    if (l->nb & 1) tail(wr, x, T, l->nb - 1, acc256, extra);
-    UNROLL for (int t = 0; t < T; t++)
-        out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t])) + (has_m ? _mm512_reduce_add_ps(accm[t]) : 0.0f) +
-                 hsum(acc256[t]) + extra[t];
+    UNROLL for (int rr = 0; rr < R; rr++) {
+        __m256 acc256[TB];
+        float extra[TB];
+        UNROLL for (int t = 0; t < T; t++) acc256[t] = _mm256_setzero_ps(), extra[t] = 0.0f;
+        if (l->nb & 1) tail(wr[rr], x, T, l->nb - 1, acc256, extra);
+        UNROLL for (int t = 0; t < T; t++)
+            out[rr][t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[rr][t], acc1[rr][t])) +
+                         (has_m ? _mm512_reduce_add_ps(accm[rr][t]) : 0.0f) + hsum(acc256[t]) + extra[t];
+    }
 }
 
 /* The product for a 32-wide type: row chunks in L2, token groups repacked per chunk. */
@@ -231,7 +242,7 @@ INLINE void mm32(int kind, tail_fn tail, size_t xbb, bool has_s, const void *W, 
                                         kind == W_Q5_0 ? YK_TYPE_Q5_0 : kind == W_Q5_1 ? YK_TYPE_Q5_1 :
                                         kind == W_Q8_0 ? YK_TYPE_Q8_0 : YK_TYPE_IQ4_NL)->block_bytes;
     const int offset = kind == W_Q4_0 ? 8 : kind == W_Q5_0 ? 16 : kind == W_Q8_0 || kind == W_IQ4 ? 128 : 0;
-    int64_t chunk = nt <= TB ? r1 - r0 : (int64_t)(262144 / (w_stride ? w_stride : 1)) + 1;
+    int64_t chunk = ROW_CHUNK(nt, w_stride, r1 - r0);
     for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
         int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
         for (int64_t t0 = 0; t0 < nt; t0 += TB) {
@@ -242,17 +253,9 @@ INLINE void mm32(int kind, tail_fn tail, size_t xbb, bool has_s, const void *W, 
                 pack_token(x[t], xbb, has_s ? 4 : 2, has_s, kind != W_Q8_0, offset, &l, buf + (size_t)t * l.bytes);
                 pk[t] = buf + (size_t)t * l.bytes;
             }
-            for (int64_t r = c0; r < c1; r++) {
-                float out[TB] = {0};
-                const uint8_t *w = (const uint8_t *)W + (size_t)r * w_stride;
-                switch (T) {
-                case 1: row32(kind, w, bb, pk, &l, x, 1, tail, out); break;
-                case 2: row32(kind, w, bb, pk, &l, x, 2, tail, out); break;
-                case 3: row32(kind, w, bb, pk, &l, x, 3, tail, out); break;
-                default: row32(kind, w, bb, pk, &l, x, 4, tail, out); break;
-                }
-                UNROLL for (int t = 0; t < T; t++) Y[(t0 + t) * ldy + r] = out[t];
-            }
+#define ROW32(w, R, x, T, k, out) row32(kind, w, R, bb, pk, &l, x, T, tail, out)
+            ROW_LOOP(ROW32, 4, W, w_stride, x, T, k, Y, ldy, t0, c0, c1);
+#undef ROW32
         }
     }
     free(buf);
@@ -380,26 +383,39 @@ INLINE void sb512_q6(const blk_q6_K *wb, const uint8_t *const *x, int T, int64_t
     }
 }
 
-INLINE void row512_k(int kind, const uint8_t *wr, const uint8_t *const *x, int T, int64_t k, float *out)
+INLINE void row512_k(int kind, const uint8_t *const *wr, int R, const uint8_t *const *x, int T, int64_t k,
+                     float (*out)[TB])
 {
-    __m512 acc[TB];
-    __m256 accm[TB];
-    UNROLL for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps(), accm[t] = _mm256_setzero_ps();
+    __m512 acc[TB][TB];
+    __m256 accm[TB][TB];
+    UNROLL for (int r = 0; r < R; r++) {
+        UNROLL for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps(), accm[r][t] = _mm256_setzero_ps();
+    }
     const size_t sbb = kind == YK_TYPE_Q6_K ? sizeof(blk_q6_K) : kind == YK_TYPE_Q5_K ? sizeof(blk_q5_K) : sizeof(blk_q4_K);
     for (int64_t i = 0; i < k / QKK; i++) {
-        pf(wr + (size_t)i * sbb, sbb);
-        if (kind == YK_TYPE_Q6_K) sb512_q6((const blk_q6_K *)wr, x, T, i, acc, accm);
-        else sb512_k4(kind == YK_TYPE_Q5_K, wr + (size_t)i * (kind == YK_TYPE_Q5_K ? sizeof(blk_q5_K) : sizeof(blk_q4_K)), x, T, i, acc, accm);
+        UNROLL for (int r = 0; r < R; r++) {
+            pf(wr[r] + (size_t)i * sbb, sbb);
+            if (kind == YK_TYPE_Q6_K) sb512_q6((const blk_q6_K *)wr[r], x, T, i, acc[r], accm[r]);
+            else sb512_k4(kind == YK_TYPE_Q5_K, wr[r] + (size_t)i * sbb, x, T, i, acc[r], accm[r]);
+        }
     }
-    UNROLL for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(acc[t]) + hsum(accm[t]);
+    UNROLL for (int r = 0; r < R; r++) {
+        UNROLL for (int t = 0; t < T; t++) out[r][t] = _mm512_reduce_add_ps(acc[r][t]) + hsum(accm[r][t]);
+    }
 }
 
-INLINE void rowdot512_q4_K(const uint8_t *w, const uint8_t *const *x, int T, int64_t k, float *out) { row512_k(YK_TYPE_Q4_K, w, x, T, k, out); }
-INLINE void rowdot512_q5_K(const uint8_t *w, const uint8_t *const *x, int T, int64_t k, float *out) { row512_k(YK_TYPE_Q5_K, w, x, T, k, out); }
-INLINE void rowdot512_q6_K(const uint8_t *w, const uint8_t *const *x, int T, int64_t k, float *out) { row512_k(YK_TYPE_Q6_K, w, x, T, k, out); }
-DEFINE_MM(mm512_q4_K, rowdot512_q4_K)
-DEFINE_MM(mm512_q5_K, rowdot512_q5_K)
-DEFINE_MM(mm512_q6_K, rowdot512_q6_K)
+#define ROWK(name, K)                                                                                 \
+    INLINE void rowdot512_##name(const uint8_t *const *w, int R, const uint8_t *const *x, int T, int64_t k, \
+                                 float (*out)[TB])                                                    \
+    {                                                                                                 \
+        row512_k(K, w, R, x, T, k, out);                                                              \
+    }
+ROWK(q4_K, YK_TYPE_Q4_K)
+ROWK(q5_K, YK_TYPE_Q5_K)
+ROWK(q6_K, YK_TYPE_Q6_K)
+DEFINE_MM(mm512_q4_K, rowdot512_q4_K, 4)
+DEFINE_MM(mm512_q5_K, rowdot512_q5_K, 4)
+DEFINE_MM(mm512_q6_K, rowdot512_q6_K, 4)
 
 /* ---- float types ------------------------------------------------------------------------------ */
 
@@ -413,38 +429,52 @@ INLINE __m512 load16(int kind, const uint8_t *w, int64_t i)
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
 }
 
-INLINE void rowf(int kind, const uint8_t *w, const float *const *xf, const uint8_t *const *x, int T, int64_t k, float *out)
+INLINE void rowf(int kind, const uint8_t *const *wr, int R, const float *const *xf, const uint8_t *const *x, int T,
+                 int64_t k, float (*out)[TB])
 {
-    __m512 acc[TB][4];
-    UNROLL for (int t = 0; t < T; t++)
-        UNROLL for (int a = 0; a < 4; a++) acc[t][a] = _mm512_setzero_ps();
+    __m512 acc[TB][TB][4];
+    UNROLL for (int r = 0; r < R; r++) {
+        UNROLL for (int t = 0; t < T; t++) {
+            UNROLL for (int a = 0; a < 4; a++) acc[r][t][a] = _mm512_setzero_ps();
+        }
+    }
     int64_t i = 0;
     if (kind == F_BF16) {
         for (; i + 128 <= k; i += 128) {
-            pf((const uint16_t *)w + i, 256);
-            __m512bh wv[4];
-            UNROLL for (int a = 0; a < 4; a++) wv[a] = (__m512bh)_mm512_loadu_si512((const uint16_t *)w + i + 32 * a);
-            UNROLL for (int t = 0; t < T; t++)
-                UNROLL for (int a = 0; a < 4; a++)
-                    acc[t][a] = _mm512_dpbf16_ps(acc[t][a], wv[a], (__m512bh)_mm512_loadu_si512((const uint16_t *)x[t] + i + 32 * a));
+            UNROLL for (int r = 0; r < R; r++) {
+                const uint16_t *w = (const uint16_t *)wr[r];
+                pf(w + i, 256);
+                __m512bh wv[4];
+                UNROLL for (int a = 0; a < 4; a++) wv[a] = (__m512bh)_mm512_loadu_si512(w + i + 32 * a);
+                UNROLL for (int t = 0; t < T; t++) {
+                    UNROLL for (int a = 0; a < 4; a++)
+                        acc[r][t][a] = _mm512_dpbf16_ps(acc[r][t][a], wv[a], (__m512bh)_mm512_loadu_si512((const uint16_t *)x[t] + i + 32 * a));
+                }
+            }
         }
     } else {
         for (; i + 64 <= k; i += 64) {
-            pf(w + i * (kind == F_F32 ? 4 : 2), kind == F_F32 ? 256 : 128);
-            __m512 wv[4];
-            UNROLL for (int a = 0; a < 4; a++) wv[a] = load16(kind, w, i + 16 * a);
-            UNROLL for (int t = 0; t < T; t++)
-                UNROLL for (int a = 0; a < 4; a++) acc[t][a] = _mm512_fmadd_ps(wv[a], _mm512_loadu_ps(xf[t] + i + 16 * a), acc[t][a]);
+            UNROLL for (int r = 0; r < R; r++) {
+                pf(wr[r] + i * (kind == F_F32 ? 4 : 2), kind == F_F32 ? 256 : 128);
+                __m512 wv[4];
+                UNROLL for (int a = 0; a < 4; a++) wv[a] = load16(kind, wr[r], i + 16 * a);
+                UNROLL for (int t = 0; t < T; t++) {
+                    UNROLL for (int a = 0; a < 4; a++) acc[r][t][a] = _mm512_fmadd_ps(wv[a], _mm512_loadu_ps(xf[t] + i + 16 * a), acc[r][t][a]);
+                }
+            }
         }
     }
-    UNROLL for (int t = 0; t < T; t++) {
-        float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3])));
-        for (int64_t j = i; j < k; j++) {
-            if (kind == F_F32) s += ((const float *)w)[j] * xf[t][j];
-            else if (kind == F_F16) s += f16s(((const uint16_t *)w)[j]) * xf[t][j];
-            else s += yk_bf16_to_f32(((const uint16_t *)w)[j]) * yk_bf16_to_f32(((const uint16_t *)x[t])[j]);
+    UNROLL for (int r = 0; r < R; r++) {
+        const uint8_t *w = wr[r];
+        UNROLL for (int t = 0; t < T; t++) {
+            float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]), _mm512_add_ps(acc[r][t][2], acc[r][t][3])));
+            for (int64_t j = i; j < k; j++) {
+                if (kind == F_F32) s += ((const float *)w)[j] * xf[t][j];
+                else if (kind == F_F16) s += f16s(((const uint16_t *)w)[j]) * xf[t][j];
+                else s += yk_bf16_to_f32(((const uint16_t *)w)[j]) * yk_bf16_to_f32(((const uint16_t *)x[t])[j]);
+            }
+            out[r][t] = s;
         }
-        out[t] = s;
     }
 }
 
@@ -459,7 +489,7 @@ INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t
             return;
         }
     }
-    int64_t chunk = nt <= TB ? r1 - r0 : (int64_t)(262144 / (w_stride ? w_stride : 1)) + 1;
+    int64_t chunk = ROW_CHUNK(nt, w_stride, r1 - r0);
     for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
         int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
         for (int64_t t0 = 0; t0 < nt; t0 += TB) {
@@ -478,17 +508,9 @@ INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t
                     xf[t] = f;
                 }
             }
-            for (int64_t r = c0; r < c1; r++) {
-                float out[TB] = {0};
-                const uint8_t *w = (const uint8_t *)W + (size_t)r * w_stride;
-                switch (T) {
-                case 1: rowf(kind, w, xf, x, 1, k, out); break;
-                case 2: rowf(kind, w, xf, x, 2, k, out); break;
-                case 3: rowf(kind, w, xf, x, 3, k, out); break;
-                default: rowf(kind, w, xf, x, 4, k, out); break;
-                }
-                UNROLL for (int t = 0; t < T; t++) Y[(t0 + t) * ldy + r] = out[t];
-            }
+#define ROWF(w, R, x, T, k, out) rowf(kind, w, R, xf, x, T, k, out)
+            ROW_LOOP(ROWF, 4, W, w_stride, x, T, k, Y, ldy, t0, c0, c1);
+#undef ROWF
         }
     }
     free(buf);
