@@ -1,6 +1,7 @@
 /* bench.c: benchmark arithmetic and the streaming-read bandwidth probe (see bench.h). */
 #include "yoke/bench.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,4 +68,23 @@ double yk_read_bandwidth(yk_pool *pool, size_t bytes, int reps)
     (void)sink;
     free(buf);
     return (double)bytes / best / 1e9;
+}
+
+void yk_cpu_name(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *p = strchr(line, ':');
+            if (p) {
+                p += 1 + strspn(p + 1, " \t");
+                p[strcspn(p, "\n")] = 0;
+                snprintf(buf, n, "%s", p);
+            }
+            break;
+        }
+    fclose(f);
 }

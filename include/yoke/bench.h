@@ -23,4 +23,7 @@ static inline double yk_gb_per_s(double bytes_per_token, double tok_s) { return 
  * (written first so the pages exist), best of reps passes. 0 on allocation failure. */
 double yk_read_bandwidth(yk_pool *pool, size_t bytes, int reps);
 
+/* This machine's CPU model name (from /proc/cpuinfo), or "unknown CPU". */
+void yk_cpu_name(char *buf, size_t n);
+
 #endif

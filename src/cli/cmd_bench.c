@@ -45,25 +45,6 @@ static int parse_list(const char *cmd, const char *flag, const char *s, int *out
     return n;
 }
 
-static void cpu_name(char *buf, size_t n)
-{
-    snprintf(buf, n, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10)) {
-            char *p = strchr(line, ':');
-            if (p) {
-                p += 1 + strspn(p + 1, " \t");
-                p[strcspn(p, "\n")] = 0;
-                snprintf(buf, n, "%s", p);
-            }
-            break;
-        }
-    fclose(f);
-}
-
 static int argmax(const float *v, uint32_t n)
 {
     uint32_t b = 0;
@@ -295,7 +276,7 @@ int yk_cmd_bench(int argc, char **argv)
     if (threads < 1) threads = 1;
 
     char cpu[256];
-    cpu_name(cpu, sizeof cpu);
+    yk_cpu_name(cpu, sizeof cpu);
     if (bw <= 0) {
         yk_pool *pool = yk_pool_create(threads);
         bw = pool ? yk_read_bandwidth(pool, (size_t)1 << 30, 3) : 0;
