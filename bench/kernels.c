@@ -14,6 +14,7 @@
  * 3. Prefill: the same matrix times 512 tokens (one product), tok/s, median of 3.
  * Every figure is printed with the CPU model, the SIMD path and the thread count. */
 #include "yoke.h"
+#include "yoke/bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,25 +134,6 @@ static uint8_t *make_matrix(yk_type t, size_t *row_bytes)
     return w;
 }
 
-static void cpu_model(char *buf, size_t n)
-{
-    snprintf(buf, n, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c += 1 + (c[1] == ' ');
-                c[strcspn(c, "\n")] = 0;
-                snprintf(buf, n, "%s", c);
-            }
-            break;
-        }
-    fclose(f);
-}
-
 int main(int argc, char **argv)
 {
     int threads[MAX_THREADS] = {1, 2}, n_threads = 2, reps = 9;
@@ -195,7 +177,7 @@ int main(int argc, char **argv)
     }
 
     char cpu[256], date[64];
-    cpu_model(cpu, sizeof cpu);
+    yk_cpu_name(cpu, sizeof cpu);
     time_t now = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d %H:%M", localtime(&now));
     printf("bench/kernels  %s  CPU: %s (%ld online)  SIMD: %s\n", date, cpu, sysconf(_SC_NPROCESSORS_ONLN), yk_simd_path());

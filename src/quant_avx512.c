@@ -2,8 +2,10 @@
  * time when the CPU has them (see quant.c). Decoding (one token) runs 4 rows at a time from 4 parts of
  * the row range (see ROW_LOOP in quant_simd.inc).
  *
- * The k-quants use the shared 256-bit kernels of quant_simd.inc (compiled here with VNNI). The
- * 32-wide types and the float types have 512-bit kernels:
+ * Q2_K and Q3_K use the shared 256-bit kernels of quant_simd.inc (compiled here with VNNI); Q4_K,
+ * Q5_K and Q6_K take 64 values per VPMADDUBSW + VPDPWSSD (32 weight bytes broadcast to both halves
+ * and shifted per half, so the activations are used in place). The 32-wide types and the float
+ * types have 512-bit kernels:
  *
  * 32-wide types. Per call, each group of up to 4 tokens is repacked once: the int8 values of each
  * pair of activation blocks are laid out to match how a pair of weight blocks unpacks into one
@@ -11,11 +13,11 @@
  * (-8 for Q4_0, -16 for Q5_0, -128 for Q8_0 and IQ4_NL, whose signed values are stored as u8 + 128)
  * is precomputed as -offset * (sums of 4 activations), the initial value of VPDPBUSD. So one
  * VPDPBUSD gives the exact integer dot products of two blocks in 16 int32 lanes. Weight scales are
- * gathered 16 blocks at a time and multiplied by the activation scales in one vector; a permute
+ * read 16 blocks at a time (two word permutes for 18-byte blocks, else a gather) and multiplied by the activation scales in one vector; a permute
  * spreads them over the lanes; one FMA per block pair accumulates. An odd last block goes through
  * the 256-bit kernel. Integers are exact; the float sums differ in order from the other paths.
  *
- * Float types. F16 and BF16 activations are widened to f32 once per token group (exact); weights
+ * Float types. F16 activations are widened to f32 once per token group (exact); weights
  * are converted 16 at a time (F16) or multiplied pairwise with VDPBF16PS (BF16, whose activations
  * are BF16 by definition of the format pairing). */
 #define SIMD_VNNI 1
