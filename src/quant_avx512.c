@@ -235,7 +235,8 @@ INLINE void mm32(int kind, tail_fn tail, size_t xbb, bool has_s, const void *W, 
                  size_t x_stride, int64_t k, int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1, yk_mm_fn fallback)
 {
     pack_layout l = pack_layout_for(k);
-    uint8_t *buf = aligned_alloc(64, (l.bytes * TB + 63) / 64 * 64);
+    size_t ntok = (size_t)(nt < TB ? nt : TB);
+    uint8_t *buf = aligned_alloc(64, (l.bytes * ntok + 63) / 64 * 64);
     if (!buf) { /* no memory for the repacked copy: the 256-bit kernel needs none */
         fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
         return;
@@ -485,7 +486,7 @@ INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t
 {
     float *buf = NULL;
     if (kind == F_F16) {
-        buf = aligned_alloc(64, ((size_t)k * TB * sizeof(float) + 63) / 64 * 64);
+        buf = aligned_alloc(64, ((size_t)k * (size_t)(nt < TB ? nt : TB) * sizeof(float) + 63) / 64 * 64);
         if (!buf) {
             fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
             return;
