@@ -33,17 +33,7 @@ static const yk_type default_types[] = {
     YK_TYPE_Q5_1, YK_TYPE_IQ4_NL, YK_TYPE_Q2_K, YK_TYPE_Q3_K, YK_TYPE_Q4_K, YK_TYPE_Q5_K, YK_TYPE_Q6_K,
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+static double median(const double *v, int n) { return yk_summarize(v, n).median; }
 
 /* ---- read bandwidth ------------------------------------------------------------------------- */
 
