@@ -7,7 +7,7 @@
  * and shifted per half, so the activations are used in place). The 32-wide types and the float
  * types have 512-bit kernels:
  *
- * 32-wide types. Per call, each group of up to 4 tokens is repacked once: the int8 values of each
+ * 32-wide types. Per call, each group of up to TBP = 8 tokens (1 when decoding) is repacked once: the int8 values of each
  * pair of activation blocks are laid out to match how a pair of weight blocks unpacks into one
  * 64-byte vector, the block scales are converted to float, and the offset of the weight levels
  * (-8 for Q4_0, -16 for Q5_0, -128 for Q8_0 and IQ4_NL, whose signed values are stored as u8 + 128)
@@ -26,6 +26,11 @@
 #include <stdlib.h>
 
 #define PAIRS_PER_GROUP 8 /* 16 blocks: one gather of weight scales */
+/* Tokens per weight-row pass of the 32-wide kernels when prefilling: each unpacked weight pair
+ * and its scales serve 8 tokens (16 + 8 zmm of accumulators and scales stay in registers).
+ * Measured on this machine's kind (shared, noisy): bench/kernels 1-thread prefill +3-5% over 4
+ * tokens per pass for Q4_0, Q8_0, Q5_0, IQ4_NL; 1-thread decode (T = 1) is unchanged. */
+#define TBP 8
 
 /* ---- repacked activations for the 32-wide types ---------------------------------------------- */
 
@@ -178,17 +183,17 @@ INLINE void pair32(int kind, const uint8_t *wg, size_t bb, int j, int64_t g, con
 
 typedef void (*tail_fn)(const void *wb, const uint8_t *const *x, int T, int64_t b, __m256 *acc, float *extra);
 
-/* R rows against T packed tokens (R * T <= 4): R > 1 only when decoding (T = 1), with rows from R
+/* R rows against T packed tokens (R = 1 or T = 1, T <= TBP): R > 1 only when decoding (T = 1), with rows from R
  * distant parts of the matrix, so that the hardware prefetcher runs R streams at once (one
  * stream's look-ahead covers only part of this machine's memory latency). Blocks [0, 2*npair) in
  * 512-bit pairs; an odd last block goes to the 256-bit block kernel (tail) on the original
  * activations. Each (row, token) output gets the same instruction sequence whatever R and T. */
 INLINE void row32(int kind, const uint8_t *const *wr, int R, size_t bb, const uint8_t *const *pk, const pack_layout *l,
-                  const uint8_t *const *x, int T, tail_fn tail, float (*out)[TB])
+                  const uint8_t *const *x, int T, tail_fn tail, float (*out)[TBP])
 {
     const bool nib = kind != W_Q8_0, has_m = kind == W_Q4_1 || kind == W_Q5_1;
     const int32_t(*perm)[16] = nib ? perm_nib : perm_nat;
-    __m512 acc0[4][TB], acc1[4][TB], accm[4][TB];
+    __m512 acc0[4][TBP], acc1[4][TBP], accm[4][TBP];
     UNROLL for (int rr = 0; rr < R; rr++) {
         UNROLL for (int t = 0; t < T; t++) acc0[rr][t] = acc1[rr][t] = accm[rr][t] = _mm512_setzero_ps();
     }
@@ -204,7 +209,7 @@ INLINE void row32(int kind, const uint8_t *const *wr, int R, size_t bb, const ui
             __m512i raw = bb == 18 ? halves_b18(wg, 2 * np) : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wg, 1);
             __m512 wd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
             __m512 wm = has_m ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))) : _mm512_setzero_ps();
-            __m512 sc[TB];
+            __m512 sc[TBP];
             UNROLL for (int t = 0; t < T; t++) {
                 const float *ad = (const float *)(pk[t] + l->off_d) + 2 * g;
                 sc[t] = _mm512_mul_ps(wd, _mm512_maskz_loadu_ps(gm, ad));
@@ -220,8 +225,8 @@ INLINE void row32(int kind, const uint8_t *const *wr, int R, size_t bb, const ui
         }
     }
     UNROLL for (int rr = 0; rr < R; rr++) {
-        __m256 acc256[TB];
-        float extra[TB];
+        __m256 acc256[TBP];
+        float extra[TBP];
         UNROLL for (int t = 0; t < T; t++) acc256[t] = _mm256_setzero_ps(), extra[t] = 0.0f;
         if (l->nb & 1) tail(wr[rr], x, T, l->nb - 1, acc256, extra);
         UNROLL for (int t = 0; t < T; t++)
@@ -235,8 +240,8 @@ INLINE void mm32(int kind, tail_fn tail, size_t xbb, bool has_s, const void *W, 
                  size_t x_stride, int64_t k, int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1, yk_mm_fn fallback)
 {
     pack_layout l = pack_layout_for(k);
-    size_t ntok = (size_t)(nt < TB ? nt : TB);
-    uint8_t *buf = aligned_alloc(64, (l.bytes * ntok + 63) / 64 * 64);
+    const int tb = nt == 1 ? 1 : TBP;
+    uint8_t *buf = aligned_alloc(64, (l.bytes * (size_t)tb + 63) / 64 * 64);
     if (!buf) { /* no memory for the repacked copy: the 256-bit kernel needs none */
         fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
         return;
@@ -245,20 +250,50 @@ INLINE void mm32(int kind, tail_fn tail, size_t xbb, bool has_s, const void *W, 
                                         kind == W_Q5_0 ? YK_TYPE_Q5_0 : kind == W_Q5_1 ? YK_TYPE_Q5_1 :
                                         kind == W_Q8_0 ? YK_TYPE_Q8_0 : YK_TYPE_IQ4_NL)->block_bytes;
     const int offset = kind == W_Q4_0 ? 8 : kind == W_Q5_0 ? 16 : kind == W_Q8_0 || kind == W_IQ4 ? 128 : 0;
+    const uint8_t *x[TBP] = {0}, *pk[TBP] = {0};
+    if (nt == 1) { /* decoding: 4 rows at a time from 4 parts of the range (see ROW_LOOP) */
+        x[0] = Xq;
+        pack_token(x[0], xbb, has_s ? 4 : 2, has_s, kind != W_Q8_0, offset, &l, buf);
+        pk[0] = buf;
+        int64_t q = (r1 - r0) / 4;
+        for (int64_t i = 0; i < q; i++) {
+            float out[4][TBP];
+            const uint8_t *w[4];
+            UNROLL for (int rr = 0; rr < 4; rr++) w[rr] = (const uint8_t *)W + (size_t)(r0 + rr * q + i) * w_stride;
+            row32(kind, w, 4, bb, pk, &l, x, 1, tail, out);
+            UNROLL for (int rr = 0; rr < 4; rr++) Y[r0 + rr * q + i] = out[rr][0];
+        }
+        for (int64_t r = r0 + 4 * q; r < r1; r++) {
+            float out[1][TBP];
+            const uint8_t *w = (const uint8_t *)W + (size_t)r * w_stride;
+            row32(kind, &w, 1, bb, pk, &l, x, 1, tail, out);
+            Y[r] = out[0][0];
+        }
+        free(buf);
+        return;
+    }
+    /* prefilling: row chunks in L2, token groups of TBP repacked per chunk, one row at a time */
     int64_t chunk = ROW_CHUNK(nt, w_stride, r1 - r0);
     for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
         int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
-        for (int64_t t0 = 0; t0 < nt; t0 += TB) {
-            int T = nt - t0 < TB ? (int)(nt - t0) : TB;
-            const uint8_t *x[TB] = {0}, *pk[TB] = {0};
+        for (int64_t t0 = 0; t0 < nt; t0 += TBP) {
+            int T = nt - t0 < TBP ? (int)(nt - t0) : TBP;
             UNROLL for (int t = 0; t < T; t++) {
                 x[t] = (const uint8_t *)Xq + (size_t)(t0 + t) * x_stride;
                 pack_token(x[t], xbb, has_s ? 4 : 2, has_s, kind != W_Q8_0, offset, &l, buf + (size_t)t * l.bytes);
                 pk[t] = buf + (size_t)t * l.bytes;
             }
-#define ROW32(w, R, x, T, k, out) row32(kind, w, R, bb, pk, &l, x, T, tail, out)
-            ROW_LOOP(ROW32, 4, W, w_stride, x, T, k, Y, ldy, t0, c0, c1);
-#undef ROW32
+            for (int64_t r = c0; r < c1; r++) {
+                float out[1][TBP];
+                const uint8_t *w = (const uint8_t *)W + (size_t)r * w_stride;
+                switch (T) { /* a constant T per call keeps the accumulators in registers */
+#define ROW32_T(n) case n: row32(kind, &w, 1, bb, pk, &l, x, n, tail, out); break;
+                ROW32_T(1) ROW32_T(2) ROW32_T(3) ROW32_T(4) ROW32_T(5) ROW32_T(6) ROW32_T(7)
+                default: row32(kind, &w, 1, bb, pk, &l, x, TBP, tail, out); break;
+#undef ROW32_T
+                }
+                for (int t = 0; t < T; t++) Y[(t0 + t) * ldy + r] = out[0][t];
+            }
         }
     }
     free(buf);
