@@ -7,8 +7,8 @@
  * and shifted per half, so the activations are used in place). The 32-wide types and the float
  * types have 512-bit kernels:
  *
- * 32-wide types. Per call, each group of up to TBP = 8 tokens (1 when decoding) is repacked once: the int8 values of each
- * pair of activation blocks are laid out to match how a pair of weight blocks unpacks into one
+ * 32-wide types. Per call, each group of up to TBP = 8 tokens (1 when decoding) is repacked once:
+ * the int8 values of each pair of activation blocks are laid out to match how a pair of weight blocks unpacks into one
  * 64-byte vector, the block scales are converted to float, and the offset of the weight levels
  * (-8 for Q4_0, -16 for Q5_0, -128 for Q8_0 and IQ4_NL, whose signed values are stored as u8 + 128)
  * is precomputed as -offset * (sums of 4 activations), the initial value of VPDPBUSD. So one
