@@ -368,55 +368,13 @@ static inline bool bpe_before(const bpe_pair *a, const bpe_pair *b)
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-typedef struct {
-    bpe_pair *v;
-    size_t n, cap;
-    bool oom;
-} bpe_heap;
-
-static void bheap_push(bpe_heap *h, bpe_pair p)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        bpe_pair *v = realloc(h->v, cap * sizeof *v);
-        if (!v) {
-            h->oom = true;
-            return;
-        }
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        if (!bpe_before(&p, &h->v[up])) break;
-        h->v[i] = h->v[up];
-        i = up;
-    }
-    h->v[i] = p;
-}
-
-static bpe_pair bheap_pop(bpe_heap *h)
-{
-    bpe_pair top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bpe_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!bpe_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
+TK_DEFINE_HEAP(bpe_heap, bpe_pair, bpe_before)
 
 static void bpe_try(const yk_tokenizer *t, const char *w, const bpe_sym *sym, int32_t l, int32_t r, bpe_heap *h)
 {
     if (l < 0 || r < 0) return;
     int32_t rank = tk_merge_rank(t, w + sym[l].start, sym[l].n, w + sym[r].start, sym[r].n);
-    if (rank >= 0) bheap_push(h, (bpe_pair){rank, l, r, sym[l].n + sym[r].n});
+    if (rank >= 0) bpe_heap_push(h, (bpe_pair){rank, l, r, sym[l].n + sym[r].n});
 }
 
 yk_status tk_bpe_encode(const yk_tokenizer *t, const char *text, size_t len, tk_ids *out, yk_err *err)
@@ -459,7 +417,7 @@ yk_status tk_bpe_encode(const yk_tokenizer *t, const char *text, size_t len, tk_
         h.n = 0;
         for (int32_t i = 1; i < nsym; i++) bpe_try(t, w, sym, i - 1, i, &h);
         while (h.n > 0) {
-            bpe_pair p = bheap_pop(&h);
+            bpe_pair p = bpe_heap_pop(&h);
             bpe_sym *l = &sym[p.left], *r = &sym[p.right];
             if (l->n == 0 || r->n == 0 || l->n + r->n != p.size) continue; /* stale */
             l->n += r->n;

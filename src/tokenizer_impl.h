@@ -82,6 +82,53 @@ size_t tk_byte_char(uint8_t b, char out[2]);
 /* The byte a byte-level character stands for, or -1. */
 int tk_char_byte(uint32_t cp);
 
+/* TK_DEFINE_HEAP(name, T, before): a binary heap of T (growable array; oom set when an
+ * allocation failed) whose top is the element e for which before(&e, &x) holds against every
+ * other x. Defines the type name, name##_push and name##_pop (on a non-empty heap). SPM (score
+ * order) and BPE (merge-rank order) each instantiate one. */
+#define TK_DEFINE_HEAP(name, T, before)                                                          \
+    typedef struct {                                                                           \
+        T *v;                                                                                  \
+        size_t n, cap;                                                                         \
+        bool oom;                                                                              \
+    } name;                                                                                    \
+    static void name##_push(name *h, T p)                                                      \
+    {                                                                                          \
+        if (h->n == h->cap) {                                                                  \
+            size_t cap = h->cap ? 2 * h->cap : 64;                                             \
+            T *v = realloc(h->v, cap * sizeof *v);                                             \
+            if (!v) {                                                                          \
+                h->oom = true;                                                                 \
+                return;                                                                        \
+            }                                                                                  \
+            h->v = v;                                                                          \
+            h->cap = cap;                                                                      \
+        }                                                                                      \
+        size_t i = h->n++;                                                                     \
+        while (i > 0) {                                                                        \
+            size_t up = (i - 1) / 2;                                                           \
+            if (!before(&p, &h->v[up])) break;                                                 \
+            h->v[i] = h->v[up];                                                                \
+            i = up;                                                                            \
+        }                                                                                      \
+        h->v[i] = p;                                                                           \
+    }                                                                                          \
+    static T name##_pop(name *h)                                                               \
+    {                                                                                          \
+        T top = h->v[0], last = h->v[--h->n];                                                  \
+        size_t i = 0;                                                                          \
+        for (;;) {                                                                             \
+            size_t c = 2 * i + 1;                                                              \
+            if (c >= h->n) break;                                                              \
+            if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c])) c++;                           \
+            if (!before(&h->v[c], &last)) break;                                               \
+            h->v[i] = h->v[c];                                                                 \
+            i = c;                                                                             \
+        }                                                                                      \
+        if (h->n) h->v[i] = last;                                                              \
+        return top;                                                                            \
+    }
+
 /* UTF-8 length of a sequence from its lead byte (1 for a stray byte), as the reference engine
  * splits characters. */
 static inline size_t tk_utf8_len(uint8_t c)

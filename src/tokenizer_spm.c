@@ -29,49 +29,7 @@ static inline bool spm_before(const spm_pair *a, const spm_pair *b)
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-typedef struct {
-    spm_pair *v;
-    size_t n, cap;
-    bool oom;
-} spm_heap;
-
-static void heap_push(spm_heap *h, spm_pair p)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        spm_pair *v = realloc(h->v, cap * sizeof *v);
-        if (!v) {
-            h->oom = true;
-            return;
-        }
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        if (!spm_before(&p, &h->v[up])) break;
-        h->v[i] = h->v[up];
-        i = up;
-    }
-    h->v[i] = p;
-}
-
-static spm_pair heap_pop(spm_heap *h)
-{
-    spm_pair top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && spm_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!spm_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
+TK_DEFINE_HEAP(spm_heap, spm_pair, spm_before)
 
 /* Pushes the pair (left, right) if its concatenation is a token. */
 static void try_pair(const yk_tokenizer *t, const char *buf, const spm_sym *sym, int32_t left, int32_t right, spm_heap *h)
@@ -80,7 +38,7 @@ static void try_pair(const yk_tokenizer *t, const char *buf, const spm_sym *sym,
     uint32_t size = sym[left].n + sym[right].n;
     int32_t id = tk_lookup(t, buf + sym[left].start, size);
     if (id < 0) return;
-    heap_push(h, (spm_pair){t->score[id], left, right, size});
+    spm_heap_push(h, (spm_pair){t->score[id], left, right, size});
 }
 
 yk_status tk_spm_encode(const yk_tokenizer *t, const char *text, size_t len, bool space_prefix,
@@ -119,7 +77,7 @@ yk_status tk_spm_encode(const yk_tokenizer *t, const char *text, size_t len, boo
 
     /* merge the best pair while one is left */
     while (h.n > 0) {
-        spm_pair p = heap_pop(&h);
+        spm_pair p = spm_heap_pop(&h);
         spm_sym *l = &sym[p.left], *r = &sym[p.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != p.size) continue; /* stale */
         l->n += r->n;
