@@ -39,19 +39,10 @@ static void cpu_copy(yk_device *d, void *dst, const void *src, size_t n) { memcp
 static yk_status cpu_upload(yk_device *d, yk_dmat *out, yk_type t, const void *host, size_t host_stride,
                             int64_t r0, int64_t r1, int64_t c0, int64_t c1, yk_err *err)
 {
-    size_t off = yk_row_bytes(t, c0);
-    if (!cpu(d)->copy_weights) {
-        /* A view: the slice is the host matrix's rows with a pointer offset and the same stride. */
-        *out = (yk_dmat){.type = t, .rows = r1 - r0, .cols = c1 - c0, .stride = host_stride,
-                         .data = (const uint8_t *)host + (size_t)r0 * host_stride + off};
-        return YK_OK;
-    }
-    size_t row = yk_row_bytes(t, c1 - c0);
-    uint8_t *mem = cpu_alloc(d, row * (size_t)(r1 - r0));
-    if (!mem) return yk_err_set(err, YK_E_NOMEM, "%s: out of memory for a %lld x %lld weight slice", d->name,
-                                (long long)(r1 - r0), (long long)(c1 - c0));
-    for (int64_t r = r0; r < r1; r++) memcpy(mem + (size_t)(r - r0) * row, (const uint8_t *)host + (size_t)r * host_stride + off, row);
-    *out = (yk_dmat){.type = t, .rows = r1 - r0, .cols = c1 - c0, .stride = row, .data = mem, .owned = true};
+    if (cpu(d)->copy_weights) return yk_dev_upload_copy(d, out, t, host, host_stride, r0, r1, c0, c1, err);
+    /* A view: the slice is the host matrix's rows with a pointer offset and the same stride. */
+    *out = (yk_dmat){.type = t, .rows = r1 - r0, .cols = c1 - c0, .stride = host_stride,
+                     .data = (const uint8_t *)host + (size_t)r0 * host_stride + yk_row_bytes(t, c0)};
     return YK_OK;
 }
 
