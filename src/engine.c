@@ -267,6 +267,16 @@ static yk_status layer_forward(worker *w, layer_slice *L, uint32_t nt, uint32_t 
     return YK_OK;
 }
 
+/* Logit rows a micro-batch [t0, t0 + nt) of an n-token pass produces: all of its tokens'
+ * (YK_LOGITS_ALL), its last token's when it ends the pass, else none. *first receives the token
+ * (within the micro-batch) of the first row. */
+static uint32_t logit_rows(int mode, uint32_t t0, uint32_t nt, uint32_t n, uint32_t *first)
+{
+    *first = mode == YK_LOGITS_ALL ? 0 : nt - 1;
+    if (mode == YK_LOGITS_ALL) return nt;
+    return t0 + nt == n ? 1 : 0;
+}
+
 /* Rank of the first device of the last stage, and the number of devices holding logits. */
 static int last_stage_first(const yk_plan *p) { return (p->pp - 1) * p->tp; }
 
@@ -304,11 +314,10 @@ static yk_status worker_forward(worker *w, const int32_t *ids, uint32_t n, uint3
         }
         /* logits = Woutput[my rows] . (rmsnorm(x) * output_norm), for every token or the last,
          * LOGIT_CHUNK rows at a time (a 128k vocabulary makes 0.5 MB of logits per token) */
-        bool want_all = mode == YK_LOGITS_ALL;
-        if (!want_all && t0 + nt != n) continue;
-        uint32_t rows = want_all ? nt : 1;
-        const float *xin = w->x + (size_t)(want_all ? 0 : nt - 1) * d;
-        float *dst = logits ? logits + (size_t)(want_all ? t0 : 0) * V : NULL;
+        uint32_t first, rows = logit_rows(mode, t0, nt, n, &first);
+        if (!rows) continue;
+        const float *xin = w->x + (size_t)first * d;
+        float *dst = logits ? logits + (size_t)(mode == YK_LOGITS_ALL ? t0 : 0) * V : NULL;
         for (uint32_t r0 = 0; r0 < rows; r0 += LOGIT_CHUNK) {
             uint32_t rc = rows - r0 < LOGIT_CHUNK ? rows - r0 : LOGIT_CHUNK;
             yk_dev_rmsnorm(w->dev, w->xb, xin + (size_t)r0 * d, w->output_norm, d, rc, m->hp.rms_eps);
@@ -326,10 +335,9 @@ static yk_status worker_forward(worker *w, const int32_t *ids, uint32_t n, uint3
     if (w->rank == 0) {
         for (uint32_t t0 = 0; t0 < n; t0 += micro) {
             uint32_t nt = n - t0 < micro ? n - t0 : micro;
-            bool want_all = mode == YK_LOGITS_ALL;
-            if (!want_all && t0 + nt != n) continue;
-            uint32_t rows = want_all ? nt : 1;
-            float *dst = logits + (size_t)(want_all ? t0 : 0) * V;
+            uint32_t first, rows = logit_rows(mode, t0, nt, n, &first);
+            if (!rows) continue;
+            float *dst = logits + (size_t)(mode == YK_LOGITS_ALL ? t0 : 0) * V;
             for (uint32_t r0 = 0; r0 < rows; r0 += LOGIT_CHUNK) {
                 uint32_t rc = rows - r0 < LOGIT_CHUNK ? rows - r0 : LOGIT_CHUNK;
                 for (int r = last_stage_first(p); r < p->n_dev; r++) {
