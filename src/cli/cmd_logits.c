@@ -6,39 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Parses space- or comma-separated ids; returns the count, or -1 with a message. */
-int cli_parse_ids(const char *cmd, const char *s, int32_t **out)
-{
-    size_t cap = 16, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    if (!ids) return -1;
-    const char *p = s;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX) {
-            cli_fail(cmd, "--tokens: '%.20s' at character %zu is not a token id", p, (size_t)(p - s));
-            free(ids);
-            return -1;
-        }
-        if (n == cap) {
-            int32_t *grown = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!grown) {
-                free(ids);
-                return -1;
-            }
-            ids = grown;
-        }
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    *out = ids;
-    return (int)n;
-}
-
 int yk_cmd_logits(int argc, char **argv)
 {
     const char *cmd = argv[0], *tokens = NULL, *out_path = NULL;
