@@ -4,7 +4,8 @@
  *
  * Q2_K and Q3_K use the shared 256-bit kernels of quant_simd.inc (compiled here with VNNI); Q4_K,
  * Q5_K and Q6_K take 64 values per VPMADDUBSW + VPDPWSSD (32 weight bytes broadcast to both halves
- * and shifted per half, so the activations are used in place). The 32-wide types and the float
+ * and shifted per half, so the activations are used in place), in tiles of 2 rows x 8 tokens when
+ * prefilling, the offset term as one float FMA per super-block. The 32-wide types and the float
  * types have 512-bit kernels:
  *
  * 32-wide types. Per call, each group of up to TBP = 8 tokens (1 when decoding) is repacked once:
@@ -326,9 +327,11 @@ MM32(iq4_nl, W_IQ4, blk_q8_0, false)
 
 /* ---- k-quants ------------------------------------------------------------------------------- */
 
-/* The same integer sums as the 256-bit kernels, 64 values per VPMADDUBSW + VPDPWSSD: a 64-byte
- * chunk of weights is made from 32 bytes broadcast to both halves and shifted per half (VPSRLVW),
- * so the activations are used in their own order. Scales are spread over the int16 lanes by VPERMW. */
+/* The scaled integer sums of a super-block, 64 values per VPMADDUBSW + VPDPWSSD: a 64-byte chunk
+ * of weights is made from 32 bytes broadcast to both halves and shifted per half (VPSRLVW), so the
+ * activations are used in their own order; sub-block scales are spread over the int16 lanes by
+ * VPERMW. The offset term (Q4_K, Q5_K: the mins; Q6_K: the levels' +32) is a float product u * v of
+ * a row factor u and a token factor v prepared once per token group (see prep_k). */
 
 /* int16 lane -> scale index maps: Q4_K/Q5_K chunk j (sub-blocks 2j, 2j+1: 16 lanes each) and
  * Q6_K chunk c (sub-blocks 4c .. 4c+3: 8 lanes each). */
@@ -350,8 +353,26 @@ static inline __m512i bcast256(const uint8_t *p)
     return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
 }
 
-/* Q4_K (hb = false) and Q5_K (hb = true) super-block i against T tokens. */
-INLINE void sb512_k4(bool q5, const uint8_t *blk, const uint8_t *const *x, int T, int64_t i, __m512 *acc, __m256 *accm)
+/* Prefilling takes tiles of KR rows x KT tokens: a super-block's weights are unpacked once per row
+ * for KT tokens, and the KT tokens' activation blocks (KT * 292 bytes) serve KR rows while in L1.
+ * Measured (1 thread, shared machine, noisy): 2 x 8 gives ~60 GMAC/s on Q4_K and Q6_K for k = 2048
+ * .. 8192 (the former 1 x 4 pass: 42-51); 1 x 8 drops to ~45-49 at k = 8192 (8 tokens' activations
+ * outgrow L1), 1 x 16, 3 x 8, 4 x 4 are no better. Decoding takes 4 rows (from 4 parts of the
+ * range, see ROW_LOOP) x 1 token. */
+#define KR 2
+#define KT 8
+#define KR_MAX 4 /* >= KR and the 4 rows of decoding */
+#define KCHUNK 262144 /* bytes of weight rows per chunk, kept in L2 while all token groups pass */
+
+/* One super-block of one weight row, unpacked: 4 chunks of 64 levels (u8) in activation order,
+ * their scales per int16 lane, d, and u, the row's factors of the offset term (see prep_k). */
+typedef struct {
+    __m512i q[4], sv[4];
+    __m512 d, u;
+} kw;
+
+/* Q4_K (q5 = false) and Q5_K (q5 = true); u = -dmin * m_j in lanes j < 8, 0 above. */
+INLINE void unpack_k4(bool q5, const uint8_t *blk, kw *w)
 {
     const uint8_t *scales = blk + 4, *qh = blk + 16, *qs = blk + (q5 ? 48 : 16);
     uint16_t dh, mh;
@@ -362,36 +383,28 @@ INLINE void sb512_k4(bool q5, const uint8_t *blk, const uint8_t *const *x, int T
     __m512i s16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)sc)));
     const __m512i m4 = _mm512_set1_epi8(0x0F), sh = _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004, 0x0004000400040004,
                                                                       0x0004000400040004, 0x0004000400040004);
-    __m512i q[4], sv[4];
     __m512i h = q5 ? bcast256(qh) : _mm512_setzero_si512();
     UNROLL for (int j = 0; j < 4; j++) {
-        q[j] = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * j), sh), m4);
+        w->q[j] = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * j), sh), m4);
         if (q5) {
             /* bit 2j (low half) / 2j+1 (high half) of qh[l] -> bit 4 */
             __m512i cnt = _mm512_add_epi16(_mm512_set1_epi16((short)(2 * j)), _mm512_srli_epi16(sh, 2));
             __m512i hb = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(h, cnt), 4), _mm512_set1_epi8(0x10));
-            q[j] = _mm512_or_si512(q[j], hb);
+            w->q[j] = _mm512_or_si512(w->q[j], hb);
         }
-        sv[j] = _mm512_permutexvar_epi16(_mm512_load_si512(perm_k4[j]), s16);
+        w->sv[j] = _mm512_permutexvar_epi16(_mm512_load_si512(perm_k4[j]), s16);
     }
-    float d = f16s(dh), dmin = f16s(mh);
-    UNROLL for (int t = 0; t < T; t++) {
-        const blk_q8_K *xb = (const blk_q8_K *)x[t] + i;
-        __m512i isum = _mm512_setzero_si512();
-        UNROLL for (int j = 0; j < 4; j++)
-            isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q[j], _mm512_loadu_si512(xb->qs + 64 * j)), sv[j]);
-        __m256i msum = k4_mins(mn, xb);
-        acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * xb->d), _mm512_cvtepi32_ps(isum), acc[t]);
-        accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * xb->d), _mm256_cvtepi32_ps(msum), accm[t]);
-    }
+    w->d = _mm512_set1_ps(f16s(dh));
+    w->u = _mm512_mul_ps(_mm512_set1_ps(-f16s(mh)), _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn))));
 }
 
-/* Q6_K super-block i: per 128-value half, 64 bytes of ql give chunks (low nibbles: values 0..63,
- * high: 64..127) in activation order; the two high bits come from qh broadcast and shifted per half. */
-INLINE void sb512_q6(const blk_q6_K *wb, const uint8_t *const *x, int T, int64_t i, __m512 *acc, __m256 *accm)
+/* Q6_K: per 128-value half, 64 bytes of ql give chunks (low nibbles: values 0..63, high: 64..127)
+ * in activation order; the two high bits come from qh broadcast and shifted per half. The levels
+ * are stored + 32: u = -32 * d * scale_i (16 lanes). */
+INLINE void unpack_q6(const blk_q6_K *b, kw *w)
 {
-    const blk_q6_K *b = wb + i;
-    __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
+    __m128i s8 = _mm_loadu_si128((const __m128i *)b->scales);
+    __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(s8));
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     /* bits 2p, 2p+1 of qh[l] -> bits 4, 5: p = 0 | 1 (low chunk) shift left 4 | 2, p = 2 | 3
      * (high chunk) shift right 0 | 2 (per 16-bit lane, never across the byte that holds them) */
@@ -399,61 +412,154 @@ INLINE void sb512_q6(const blk_q6_K *wb, const uint8_t *const *x, int T, int64_t
                                          0x0002000200020002, 0x0002000200020002, 0x0002000200020002, 0x0002000200020002);
     const __m512i down = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
                                            0x0002000200020002);
-    __m512i q[4], sv[4];
     UNROLL for (int hf = 0; hf < 2; hf++) {
         __m512i l = _mm512_loadu_si512(b->ql + 64 * hf);
         __m512i h = bcast256(b->qh + 32 * hf);
-        q[2 * hf] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(h, up), m30));
-        q[2 * hf + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(h, down), m30));
+        w->q[2 * hf] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(h, up), m30));
+        w->q[2 * hf + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(h, down), m30));
     }
-    UNROLL for (int c = 0; c < 4; c++) sv[c] = _mm512_permutexvar_epi16(_mm512_load_si512(perm_k6[c]), s16);
+    UNROLL for (int c = 0; c < 4; c++) w->sv[c] = _mm512_permutexvar_epi16(_mm512_load_si512(perm_k6[c]), s16);
     float d = f16s(b->d);
-    __m256i sc256 = _mm512_castsi512_si256(s16);
-    UNROLL for (int t = 0; t < T; t++) {
-        const blk_q8_K *xb = (const blk_q8_K *)x[t] + i;
-        __m512i isum = _mm512_setzero_si512();
-        UNROLL for (int c = 0; c < 4; c++)
-            isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q[c], _mm512_loadu_si512(xb->qs + 64 * c)), sv[c]);
-        __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xb->bsums), sc256);
-        float dd = d * xb->d;
-        acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dd), _mm512_cvtepi32_ps(isum), acc[t]);
-        accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(-32.0f * dd), _mm256_cvtepi32_ps(corr), accm[t]);
+    w->d = _mm512_set1_ps(d);
+    w->u = _mm512_mul_ps(_mm512_set1_ps(-32.0f * d), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)));
+}
+
+/* The token's factors v of the offset term, per super-block, so that the term is one FMA u * v
+ * per (row, token, super-block): Q4_K, Q5_K: xd * (bsums[2j] + bsums[2j+1]), 8 floats;
+ * Q6_K: xd * bsums[i], 16 floats. */
+static void prep_k(bool q6, const uint8_t *x, int64_t nsb, float *v)
+{
+    const blk_q8_K *xb = (const blk_q8_K *)x;
+    for (int64_t i = 0; i < nsb; i++) {
+        __m256i bs = _mm256_loadu_si256((const __m256i *)xb[i].bsums);
+        if (q6)
+            _mm512_storeu_ps(v + 16 * i, _mm512_mul_ps(_mm512_set1_ps(xb[i].d), _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(bs))));
+        else
+            _mm256_storeu_ps(v + 8 * i, _mm256_mul_ps(_mm256_set1_ps(xb[i].d), _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)))));
     }
 }
 
-INLINE void row512_k(int kind, const uint8_t *const *wr, int R, const uint8_t *const *x, int T, int64_t k,
-                     float (*out)[TB])
+_Static_assert(KT == 8, "mm_k's switch covers T = 1 .. 7, then KT");
+
+/* R rows x T tokens (R <= KR_MAX, T <= KT). Per (row, token, super-block): 4 x (VPMADDUBSW +
+ * VPDPWSSD) give the scaled integer sums in 16 int32 lanes, then acc += (d * xd) * sums and
+ * acc += u * v; out = the sum of acc's lanes. The same instructions for each output whatever R, T. */
+INLINE void tile_k(int kind, const uint8_t *const *wr, int R, const uint8_t *const *x, const float *const *v, int T,
+                   int64_t nsb, float (*out)[KT])
 {
-    __m512 acc[TB][TB];
-    __m256 accm[TB][TB];
+    const bool q6 = kind == YK_TYPE_Q6_K;
+    const size_t sbb = q6 ? sizeof(blk_q6_K) : kind == YK_TYPE_Q5_K ? sizeof(blk_q5_K) : sizeof(blk_q4_K);
+    __m512 acc[KR_MAX][KT];
     UNROLL for (int r = 0; r < R; r++) {
-        UNROLL for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps(), accm[r][t] = _mm256_setzero_ps();
+        UNROLL for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     }
-    const size_t sbb = kind == YK_TYPE_Q6_K ? sizeof(blk_q6_K) : kind == YK_TYPE_Q5_K ? sizeof(blk_q5_K) : sizeof(blk_q4_K);
-    for (int64_t i = 0; i < k / QKK; i++) {
+    for (int64_t i = 0; i < nsb; i++) {
+        const blk_q8_K *xb[KT];
+        UNROLL for (int t = 0; t < T; t++) xb[t] = (const blk_q8_K *)x[t] + i;
         UNROLL for (int r = 0; r < R; r++) {
-            pf(wr[r] + (size_t)i * sbb, sbb);
-            if (kind == YK_TYPE_Q6_K) sb512_q6((const blk_q6_K *)wr[r], x, T, i, acc[r], accm[r]);
-            else sb512_k4(kind == YK_TYPE_Q5_K, wr[r] + (size_t)i * sbb, x, T, i, acc[r], accm[r]);
+            const uint8_t *blk = wr[r] + (size_t)i * sbb;
+            kw w;
+            pf(blk, sbb);
+            if (q6) unpack_q6((const blk_q6_K *)blk, &w);
+            else unpack_k4(kind == YK_TYPE_Q5_K, blk, &w);
+            /* integer sums (exact, so their order is free), the tokens' chains interleaved */
+            __m512i isum[KT];
+            UNROLL for (int t = 0; t < T; t++)
+                isum[t] = _mm512_madd_epi16(_mm512_maddubs_epi16(w.q[0], _mm512_loadu_si512(xb[t]->qs)), w.sv[0]);
+            UNROLL for (int j = 1; j < 4; j++) {
+                UNROLL for (int t = 0; t < T; t++)
+                    isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(w.q[j], _mm512_loadu_si512(xb[t]->qs + 64 * j)), w.sv[j]);
+            }
+            UNROLL for (int t = 0; t < T; t++) {
+                __m512 vt = q6 ? _mm512_loadu_ps(v[t] + 16 * i) : _mm512_maskz_loadu_ps(0x00FF, v[t] + 8 * i);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(w.d, _mm512_set1_ps(xb[t]->d)), acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(w.u, vt, acc[r][t]);
+            }
         }
     }
     UNROLL for (int r = 0; r < R; r++) {
-        UNROLL for (int t = 0; t < T; t++) out[r][t] = _mm512_reduce_add_ps(acc[r][t]) + hsum(accm[r][t]);
+        UNROLL for (int t = 0; t < T; t++) out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
     }
 }
 
-#define ROWK(name, K)                                                                                 \
-    INLINE void rowdot512_##name(const uint8_t *const *w, int R, const uint8_t *const *x, int T, int64_t k, \
-                                 float (*out)[TB])                                                    \
-    {                                                                                                 \
-        row512_k(K, w, R, x, T, k, out);                                                              \
+/* The product for Q4_K, Q5_K, Q6_K: row chunks of ~256 KB in L2; inside each, token groups of KT
+ * (their v prepared per chunk), KR rows at a time. */
+INLINE void mm_k(int kind, const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, int64_t nt,
+                 float *Y, int64_t ldy, int64_t r0, int64_t r1, yk_mm_fn fallback)
+{
+    const bool q6 = kind == YK_TYPE_Q6_K;
+    const int64_t nsb = k / QKK;
+    const size_t vn = (size_t)nsb * (q6 ? 16 : 8); /* floats of v per token */
+    const int tb = nt == 1 ? 1 : KT;
+    float *vbuf = aligned_alloc(64, (vn * sizeof(float) * (size_t)tb + 127) / 64 * 64);
+    if (!vbuf) { /* no memory for v: the 256-bit kernel needs none */
+        fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
+        return;
     }
-ROWK(q4_K, YK_TYPE_Q4_K)
-ROWK(q5_K, YK_TYPE_Q5_K)
-ROWK(q6_K, YK_TYPE_Q6_K)
-DEFINE_MM(mm512_q4_K, rowdot512_q4_K, 4)
-DEFINE_MM(mm512_q5_K, rowdot512_q5_K, 4)
-DEFINE_MM(mm512_q6_K, rowdot512_q6_K, 4)
+    const uint8_t *x[KT] = {0};
+    const float *v[KT] = {0};
+    float out[KR_MAX][KT];
+    const uint8_t *w[KR_MAX];
+    if (nt == 1) { /* decoding: 4 rows at a time from 4 parts of the range (see ROW_LOOP) */
+        x[0] = Xq;
+        prep_k(q6, x[0], nsb, vbuf);
+        v[0] = vbuf;
+        int64_t q = (r1 - r0) / 4;
+        for (int64_t i = 0; i < q; i++) {
+            UNROLL for (int rr = 0; rr < 4; rr++) w[rr] = (const uint8_t *)W + (size_t)(r0 + rr * q + i) * w_stride;
+            tile_k(kind, w, 4, x, v, 1, nsb, out);
+            UNROLL for (int rr = 0; rr < 4; rr++) Y[r0 + rr * q + i] = out[rr][0];
+        }
+        for (int64_t r = r0 + 4 * q; r < r1; r++) {
+            w[0] = (const uint8_t *)W + (size_t)r * w_stride;
+            tile_k(kind, w, 1, x, v, 1, nsb, out);
+            Y[r] = out[0][0];
+        }
+        free(vbuf);
+        return;
+    }
+    int64_t chunk = nt <= KT ? r1 - r0 : (int64_t)(KCHUNK / w_stride) + 1;
+    for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
+        int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
+        for (int64_t t0 = 0; t0 < nt; t0 += KT) {
+            int T = nt - t0 < KT ? (int)(nt - t0) : KT;
+            for (int t = 0; t < T; t++) {
+                x[t] = (const uint8_t *)Xq + (size_t)(t0 + t) * x_stride;
+                prep_k(q6, x[t], nsb, vbuf + (size_t)t * vn);
+                v[t] = vbuf + (size_t)t * vn;
+            }
+            for (int64_t r = c0; r < c1;) {
+                int R = c1 - r >= KR ? KR : 1;
+                UNROLL for (int rr = 0; rr < KR; rr++) w[rr] = (const uint8_t *)W + (size_t)(r + (rr < R ? rr : 0)) * w_stride;
+                /* constant R and T per call keep the accumulators in registers */
+#define TILE_N(R_, n) case n: tile_k(kind, w, R_, x, v, n, nsb, out); break;
+#define TILE_T(R_)                                                                                    \
+    switch (T) {                                                                                      \
+    TILE_N(R_, 1) TILE_N(R_, 2) TILE_N(R_, 3) TILE_N(R_, 4) TILE_N(R_, 5) TILE_N(R_, 6) TILE_N(R_, 7)  \
+    default: tile_k(kind, w, R_, x, v, KT, nsb, out); break;                                         \
+    }
+                if (R == KR) TILE_T(KR) else TILE_T(1)
+#undef TILE_T
+#undef TILE_N
+                for (int rr = 0; rr < R; rr++) {
+                    for (int t = 0; t < T; t++) Y[(t0 + t) * ldy + r + rr] = out[rr][t];
+                }
+                r += R;
+            }
+        }
+    }
+    free(vbuf);
+}
+
+#define MMK(name, kind)                                                                                \
+    static void mm512_##name(const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, \
+                             int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1)              \
+    {                                                                                                 \
+        mm_k(kind, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1, mm_##name);                      \
+    }
+MMK(q4_K, YK_TYPE_Q4_K)
+MMK(q5_K, YK_TYPE_Q5_K)
+MMK(q6_K, YK_TYPE_Q6_K)
 
 /* ---- float types ------------------------------------------------------------------------------ */
 
