@@ -27,18 +27,17 @@
 #include <stdlib.h>
 
 #define PAIRS_PER_GROUP 8 /* 16 blocks: one gather of weight scales */
-/* Tokens per weight-row pass of the 32-wide kernels when prefilling: each unpacked weight pair
- * and its scales serve 8 tokens (16 + 8 zmm of accumulators and scales stay in registers).
- * Measured on this machine's kind (shared, noisy): bench/kernels 1-thread prefill +3-5% over 4
- * tokens per pass for Q4_0, Q8_0, Q5_0, IQ4_NL; 1-thread decode (T = 1) is unchanged. */
-#define TBP 8
 
 /* ---- repacked activations for the 32-wide types ---------------------------------------------- */
 
+/* Per token and block pair j: xq, the 64 int8 activations in the order a weight pair unpacks (see
+ * below); corr, -offset * (sum of each int32 lane's 4 activations), where offset is the level
+ * offset of the weight format (the weights are used as unsigned levels); and xs, the activation
+ * scale of each lane's block (16 floats). Then s, the Q8_1 sums of every block (Q4_1, Q5_1). */
 typedef struct {
     int64_t nb, npair;
     size_t bytes;        /* per token */
-    size_t off_corr, off_d, off_s;
+    size_t off_corr, off_xs, off_s;
 } pack_layout;
 
 static pack_layout pack_layout_for(int64_t k)
@@ -48,50 +47,15 @@ static pack_layout pack_layout_for(int64_t k)
     l.npair = l.nb / 2;
     size_t qs = (size_t)l.npair * 64, fl = ((size_t)l.nb * 4 + 63) / 64 * 64;
     l.off_corr = qs;
-    l.off_d = 2 * qs;
-    l.off_s = 2 * qs + fl;
-    l.bytes = 2 * qs + 2 * fl;
+    l.off_xs = 2 * qs;
+    l.off_s = 3 * qs;
+    l.bytes = 3 * qs + fl;
     return l;
 }
 
-/* Packs one token's Q8_0 or Q8_1 row (block bytes bb, scale at 0, s at 2 for Q8_1, qs at qoff). */
-static void pack_token(const uint8_t *xr, size_t bb, size_t qoff, bool has_s, bool nib, int offset,
-                       const pack_layout *l, uint8_t *dst)
-{
-    uint8_t *qs = dst;
-    int32_t *corr = (int32_t *)(dst + l->off_corr);
-    float *d = (float *)(dst + l->off_d), *s = (float *)(dst + l->off_s);
-    const __m512i off = _mm512_set1_epi8((char)offset);
-    for (int64_t j = 0; j < l->npair; j++) {
-        const uint8_t *a0 = xr + (size_t)(2 * j) * bb + qoff, *a1 = a0 + bb;
-        __m512i v;
-        if (nib) {
-            __m128i a0l = _mm_loadu_si128((const __m128i *)a0), a0h = _mm_loadu_si128((const __m128i *)(a0 + 16));
-            __m128i a1l = _mm_loadu_si128((const __m128i *)a1), a1h = _mm_loadu_si128((const __m128i *)(a1 + 16));
-            __m256i lo = _mm256_set_m128i(a1l, a0l), hi = _mm256_set_m128i(a1h, a0h);
-            v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-        } else {
-            __m256i v0 = _mm256_loadu_si256((const __m256i *)a0), v1 = _mm256_loadu_si256((const __m256i *)a1);
-            v = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
-        }
-        _mm512_storeu_si512(qs + 64 * j, v);
-        __m512i c = offset ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, v))
-                           : _mm512_setzero_si512();
-        _mm512_storeu_si512(corr + 16 * j, c);
-    }
-    for (int64_t b = 0; b < l->nb; b++) {
-        uint16_t h;
-        memcpy(&h, xr + (size_t)b * bb, 2);
-        d[b] = f16s(h);
-        if (has_s) {
-            memcpy(&h, xr + (size_t)b * bb + 2, 2);
-            s[b] = f16s(h);
-        }
-    }
-}
-
-/* Lane -> block-of-pair maps for the scale permute: natural layout (Q8_0: 32 values of block 0,
- * then 32 of block 1) and nibble layout (16 low values of blocks 0, 1, then 16 high of 0, 1). */
+/* Lane -> block-of-pair maps: natural layout (Q8_0: 32 values of block 0, then 32 of block 1) and
+ * nibble layout (16 low values of blocks 0, 1, then 16 high of 0, 1); int32 lane L holds values
+ * 4L .. 4L+3. perm_*[j] maps the lanes of pair j to blocks 2j, 2j+1 of a 16-block group. */
 static const int32_t perm_nat[PAIRS_PER_GROUP][16] __attribute__((aligned(64))) = {
 #define NAT(j) {2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1}
     NAT(0), NAT(1), NAT(2), NAT(3), NAT(4), NAT(5), NAT(6), NAT(7)
@@ -103,7 +67,45 @@ static const int32_t perm_nib[PAIRS_PER_GROUP][16] __attribute__((aligned(64))) 
 #undef NIB
 };
 
-/* Weight pair unpacking into the packed layout (u8 levels). */
+/* Packs one token's Q8_0 or Q8_1 row (block bytes bb, scale at 0, s at 2 for Q8_1, qs at qoff). */
+static void pack_token(const uint8_t *xr, size_t bb, size_t qoff, bool has_s, bool nib, int offset,
+                       const pack_layout *l, uint8_t *dst)
+{
+    const __m512i off = _mm512_set1_epi8((char)offset);
+    const int32_t(*perm)[16] = nib ? perm_nib : perm_nat;
+    float *xs = (float *)(dst + l->off_xs), *s = (float *)(dst + l->off_s);
+    for (int64_t j = 0; j < l->npair; j++) {
+        const uint8_t *a0 = xr + (size_t)(2 * j) * bb, *a1 = a0 + bb;
+        __m512i v;
+        if (nib) {
+            __m128i a0l = _mm_loadu_si128((const __m128i *)(a0 + qoff)), a0h = _mm_loadu_si128((const __m128i *)(a0 + qoff + 16));
+            __m128i a1l = _mm_loadu_si128((const __m128i *)(a1 + qoff)), a1h = _mm_loadu_si128((const __m128i *)(a1 + qoff + 16));
+            __m256i lo = _mm256_set_m128i(a1l, a0l), hi = _mm256_set_m128i(a1h, a0h);
+            v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        } else {
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(a0 + qoff)), v1 = _mm256_loadu_si256((const __m256i *)(a1 + qoff));
+            v = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
+        }
+        _mm512_storeu_si512(dst + 64 * j, v);
+        __m512i c = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, v));
+        _mm512_storeu_si512(dst + l->off_corr + 64 * j, c);
+        uint16_t h0, h1;
+        memcpy(&h0, a0, 2);
+        memcpy(&h1, a1, 2);
+        float d[2] = {f16s(h0), f16s(h1)};
+        for (int lane = 0; lane < 16; lane++) xs[16 * j + lane] = d[perm[0][lane]];
+    }
+    if (has_s)
+        for (int64_t b = 0; b < l->nb; b++) {
+            uint16_t h;
+            memcpy(&h, xr + (size_t)b * bb + 2, 2);
+            s[b] = f16s(h);
+        }
+}
+
+/* ---- weight pairs ------------------------------------------------------------------------------ */
+
+/* Two blocks' packed nibbles -> 64 levels in the nibble layout. */
 static inline __m512i nib_pair(const uint8_t *q0, const uint8_t *q1)
 {
     __m256i y = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)q1), _mm_loadu_si128((const __m128i *)q0));
@@ -123,6 +125,8 @@ static inline __m512i q5_high(const uint8_t *qh0, const uint8_t *qh1)
 
 enum { W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0, W_IQ4 };
 
+/* The weight levels of a block pair as u8: the stored levels (Q4_0 0..15 with offset 8, Q5_0 0..31
+ * with offset 16, Q4_1 / Q5_1 with offset 0), or the signed values + 128 (Q8_0, IQ4_NL). */
 static inline __m512i weight_pair(int kind, const uint8_t *b0, const uint8_t *b1)
 {
     switch (kind) {
@@ -131,7 +135,6 @@ static inline __m512i weight_pair(int kind, const uint8_t *b0, const uint8_t *b1
     case W_Q5_0: return _mm512_or_si512(nib_pair(b0 + 6, b1 + 6), q5_high(b0 + 2, b1 + 2));
     case W_Q5_1: return _mm512_or_si512(nib_pair(b0 + 8, b1 + 8), q5_high(b0 + 4, b1 + 4));
     case W_IQ4: {
-        /* grid values + 128 as u8 */
         const __m512i tbl = _mm512_broadcast_i32x4(_mm_xor_si128(_mm_loadu_si128((const __m128i *)yk_iq4nl_values), _mm_set1_epi8((char)0x80)));
         return _mm512_shuffle_epi8(tbl, nib_pair(b0 + 2, b1 + 2));
     }
@@ -140,6 +143,12 @@ static inline __m512i weight_pair(int kind, const uint8_t *b0, const uint8_t *b1
         return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1), _mm512_set1_epi8((char)0x80));
     }
     }
+}
+
+/* The level offset of a kind's weights as weight_pair returns them. */
+static inline int weight_offset(int kind)
+{
+    return kind == W_Q4_0 ? 8 : kind == W_Q5_0 ? 16 : kind == W_Q8_0 || kind == W_IQ4 ? 128 : 0;
 }
 
 /* The first 2 bytes (d) of 16 consecutive 18-byte blocks (Q4_0, IQ4_NL) in the low 16 bits of
@@ -168,132 +177,156 @@ static inline __m512i halves_b18(const uint8_t *wg, int nblk)
     return _mm512_cvtepu16_epi32(w16);
 }
 
-/* Block pair j of group g (blocks 2(g+j), 2(g+j)+1) against T packed tokens into acc. */
-INLINE void pair32(int kind, const uint8_t *wg, size_t bb, int j, int64_t g, const int32_t (*perm)[16],
-                   const uint8_t *const *pk, const pack_layout *l, int T, const __m512 *sc, __m512 *acc)
-{
-    const uint8_t *b0 = wg + (size_t)(2 * j) * bb;
-    __m512i wv = weight_pair(kind, b0, b0 + bb);
-    __m512i pi = _mm512_load_si512(perm[j]);
-    UNROLL for (int t = 0; t < T; t++) {
-        size_t o = (size_t)(g + j) * 64;
-        __m512i p = _mm512_dpbusd_epi32(_mm512_loadu_si512(pk[t] + l->off_corr + o), wv, _mm512_loadu_si512(pk[t] + o));
-        acc[t] = _mm512_fmadd_ps(_mm512_permutexvar_ps(pi, sc[t]), _mm512_cvtepi32_ps(p), acc[t]);
-    }
-}
+/* ---- the tile ------------------------------------------------------------------------------- */
 
 typedef void (*tail_fn)(const void *wb, const uint8_t *const *x, int T, int64_t b, __m256 *acc, float *extra);
 
-/* R rows against T packed tokens (R = 1 or T = 1, T <= TBP): R > 1 only when decoding (T = 1), with rows from R
- * distant parts of the matrix, so that the hardware prefetcher runs R streams at once (one
- * stream's look-ahead covers only part of this machine's memory latency). Blocks [0, 2*npair) in
- * 512-bit pairs; an odd last block goes to the 256-bit block kernel (tail) on the original
- * activations. Each (row, token) output gets the same instruction sequence whatever R and T. */
-INLINE void row32(int kind, const uint8_t *const *wr, int R, size_t bb, const uint8_t *const *pk, const pack_layout *l,
-                  const uint8_t *const *x, int T, tail_fn tail, float (*out)[TBP])
+/* The 32-wide kind's constants: block bytes and whether the nibble layout and the min term apply. */
+typedef struct {
+    int kind;
+    size_t bb;
+    bool nib, has_m;
+    tail_fn tail;
+} kind32;
+
+/* R rows x T packed tokens. Per block pair and row: the weight levels w (u8) and the row's block
+ * scales spread over the lanes; per (row, token): one VPDPBUSD, starting from the token's offset
+ * correction, gives the exact integer dot of both blocks in 16 int32 lanes, and one FMA adds them,
+ * times weight scale x activation scale, to the (row, token) accumulator. Q4_1 / Q5_1 add sum over blocks of m * s in a second accumulator.
+ * An odd last block goes through the 256-bit block kernel (tail) on the original activations.
+ * Every (row, token) output gets the same instruction sequence whatever R and T: decoding runs
+ * R = 4 rows from 4 distant parts of the matrix (4 hardware-prefetch streams) and T = 1,
+ * prefilling runs tiles of several rows and tokens, and both give the same bits. */
+INLINE void tile32(const kind32 *kd, int R, int T, const uint8_t *const *wr, const uint8_t *const *pk,
+                   const pack_layout *l, const uint8_t *const *x, float *Y, int64_t ldy, const int64_t *yrow)
 {
-    const bool nib = kind != W_Q8_0, has_m = kind == W_Q4_1 || kind == W_Q5_1;
-    const int32_t(*perm)[16] = nib ? perm_nib : perm_nat;
-    __m512 acc0[4][TBP], acc1[4][TBP], accm[4][TBP];
-    UNROLL for (int rr = 0; rr < R; rr++) {
-        UNROLL for (int t = 0; t < T; t++) acc0[rr][t] = acc1[rr][t] = accm[rr][t] = _mm512_setzero_ps();
+    const size_t bb = kd->bb;
+    const int32_t(*perm)[16] = kd->nib ? perm_nib : perm_nat;
+    const bool corr = weight_offset(kd->kind) != 0;
+    __m512 acc[4][8], accm[4][8];
+    UNROLL for (int r = 0; r < R; r++) {
+        UNROLL for (int t = 0; t < T; t++) acc[r][t] = accm[r][t] = _mm512_setzero_ps();
     }
     const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)bb));
     for (int64_t g = 0; g < l->npair; g += PAIRS_PER_GROUP) {
         int np = l->npair - g < PAIRS_PER_GROUP ? (int)(l->npair - g) : PAIRS_PER_GROUP;
         __mmask16 gm = (__mmask16)((1u << (2 * np)) - 1);
-        UNROLL for (int rr = 0; rr < R; rr++) {
-            const uint8_t *wg = wr[rr] + (size_t)(2 * g) * bb;
+        __m512 wd[4];
+        UNROLL for (int r = 0; r < R; r++) {
+            const uint8_t *wg = wr[r] + (size_t)(2 * g) * bb;
             pf(wg, (size_t)(2 * PAIRS_PER_GROUP) * bb);
             /* d (and m) of 16 blocks: the first 4 bytes of each block */
             __m512i raw = bb == 18 ? halves_b18(wg, 2 * np) : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wg, 1);
-            __m512 wd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
-            __m512 wm = has_m ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))) : _mm512_setzero_ps();
-            __m512 sc[TBP];
+            wd[r] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+            if (kd->has_m) {
+                __m512 wm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16)));
+                UNROLL for (int t = 0; t < T; t++)
+                    accm[r][t] = _mm512_fmadd_ps(wm, _mm512_maskz_loadu_ps(gm, (const float *)(pk[t] + l->off_s) + 2 * g), accm[r][t]);
+            }
+        }
+        for (int j = 0; j < np; j++) {
+            __m512i w[4];
+            __m512 ws[4];
+            const __m512i pj = _mm512_load_si512(perm[j]);
+            UNROLL for (int r = 0; r < R; r++) {
+                const uint8_t *b0 = wr[r] + (size_t)(2 * (g + j)) * bb;
+                w[r] = weight_pair(kd->kind, b0, b0 + bb);
+                ws[r] = _mm512_permutexvar_ps(pj, wd[r]);
+            }
+            const size_t o = (size_t)(g + j) * 64;
             UNROLL for (int t = 0; t < T; t++) {
-                const float *ad = (const float *)(pk[t] + l->off_d) + 2 * g;
-                sc[t] = _mm512_mul_ps(wd, _mm512_maskz_loadu_ps(gm, ad));
-                if (has_m)
-                    accm[rr][t] = _mm512_fmadd_ps(wm, _mm512_maskz_loadu_ps(gm, (const float *)(pk[t] + l->off_s) + 2 * g), accm[rr][t]);
+                const __m512i a = _mm512_loadu_si512(pk[t] + o);
+                const __m512 as = _mm512_loadu_ps((const float *)(pk[t] + l->off_xs) + 16 * (g + j));
+                const __m512i c = corr ? _mm512_loadu_si512(pk[t] + l->off_corr + o) : _mm512_setzero_si512();
+                UNROLL for (int r = 0; r < R; r++) {
+                    __m512i p = _mm512_dpbusd_epi32(c, w[r], a);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(ws[r], as), _mm512_cvtepi32_ps(p), acc[r][t]);
+                }
             }
-            int j = 0;
-            for (; j + 2 <= np; j += 2) {
-                pair32(kind, wg, bb, j, g, perm, pk, l, T, sc, acc0[rr]);
-                pair32(kind, wg, bb, j + 1, g, perm, pk, l, T, sc, acc1[rr]);
-            }
-            if (j < np) pair32(kind, wg, bb, j, g, perm, pk, l, T, sc, acc0[rr]);
         }
     }
-    UNROLL for (int rr = 0; rr < R; rr++) {
-        __m256 acc256[TBP];
-        float extra[TBP];
+    UNROLL for (int r = 0; r < R; r++) {
+        __m256 acc256[8];
+        float extra[8];
         UNROLL for (int t = 0; t < T; t++) acc256[t] = _mm256_setzero_ps(), extra[t] = 0.0f;
-        if (l->nb & 1) tail(wr[rr], x, T, l->nb - 1, acc256, extra);
+        if (l->nb & 1) kd->tail(wr[r], x, T, l->nb - 1, acc256, extra);
         UNROLL for (int t = 0; t < T; t++)
-            out[rr][t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[rr][t], acc1[rr][t])) +
-                         (has_m ? _mm512_reduce_add_ps(accm[rr][t]) : 0.0f) + hsum(acc256[t]) + extra[t];
+            Y[t * ldy + yrow[r]] = _mm512_reduce_add_ps(acc[r][t]) + (kd->has_m ? _mm512_reduce_add_ps(accm[r][t]) : 0.0f) +
+                                   hsum(acc256[t]) + extra[t];
     }
 }
 
-/* The product for a 32-wide type: row chunks in L2, token groups repacked per chunk. */
-INLINE void mm32(int kind, tail_fn tail, size_t xbb, bool has_s, const void *W, size_t w_stride, const void *Xq,
+/* Prefill tile shape: rows x tokens per pass (accumulators, weights, corrections and scales of the
+ * rows fill the 32 vector registers). */
+#ifndef R32
+#define R32 4
+#endif
+#ifndef T32
+#define T32 3
+#endif
+
+/* Rows [c0, c1) against T tokens, R32 rows at a time. */
+INLINE void rows32(const kind32 *kd, int T, const uint8_t *W, size_t w_stride, int64_t c0, int64_t c1,
+                   const uint8_t *const *pk, const pack_layout *l, const uint8_t *const *x, float *Y, int64_t ldy)
+{
+    int64_t r = c0;
+    for (; r + R32 <= c1; r += R32) {
+        const uint8_t *w[R32];
+        int64_t yr[R32];
+        UNROLL for (int i = 0; i < R32; i++) w[i] = W + (size_t)(r + i) * w_stride, yr[i] = r + i;
+        tile32(kd, R32, T, w, pk, l, x, Y, ldy, yr);
+    }
+    for (; r < c1; r++) {
+        const uint8_t *w = W + (size_t)r * w_stride;
+        tile32(kd, 1, T, &w, pk, l, x, Y, ldy, &r);
+    }
+}
+
+/* The product for a 32-wide type. */
+INLINE void mm32(const kind32 *kd, size_t xbb, bool has_s, const void *W, size_t w_stride, const void *Xq,
                  size_t x_stride, int64_t k, int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1, yk_mm_fn fallback)
 {
     pack_layout l = pack_layout_for(k);
-    const int tb = nt == 1 ? 1 : TBP;
-    uint8_t *buf = aligned_alloc(64, (l.bytes * (size_t)tb + 63) / 64 * 64);
+    uint8_t *buf = aligned_alloc(64, (l.bytes * (size_t)nt + 63) / 64 * 64);
     if (!buf) { /* no memory for the repacked copy: the 256-bit kernel needs none */
         fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
         return;
     }
-    const size_t bb = yk_type_layout_of(kind == W_Q4_0 ? YK_TYPE_Q4_0 : kind == W_Q4_1 ? YK_TYPE_Q4_1 :
-                                        kind == W_Q5_0 ? YK_TYPE_Q5_0 : kind == W_Q5_1 ? YK_TYPE_Q5_1 :
-                                        kind == W_Q8_0 ? YK_TYPE_Q8_0 : YK_TYPE_IQ4_NL)->block_bytes;
-    const int offset = kind == W_Q4_0 ? 8 : kind == W_Q5_0 ? 16 : kind == W_Q8_0 || kind == W_IQ4 ? 128 : 0;
-    const uint8_t *x[TBP] = {0}, *pk[TBP] = {0};
+    for (int64_t t = 0; t < nt; t++)
+        pack_token((const uint8_t *)Xq + (size_t)t * x_stride, xbb, has_s ? 4 : 2, has_s, kd->nib, weight_offset(kd->kind), &l, buf + (size_t)t * l.bytes);
     if (nt == 1) { /* decoding: 4 rows at a time from 4 parts of the range (see ROW_LOOP) */
-        x[0] = Xq;
-        pack_token(x[0], xbb, has_s ? 4 : 2, has_s, kind != W_Q8_0, offset, &l, buf);
-        pk[0] = buf;
+        const uint8_t *x = Xq, *pk = buf;
         int64_t q = (r1 - r0) / 4;
         for (int64_t i = 0; i < q; i++) {
-            float out[4][TBP];
             const uint8_t *w[4];
-            UNROLL for (int rr = 0; rr < 4; rr++) w[rr] = (const uint8_t *)W + (size_t)(r0 + rr * q + i) * w_stride;
-            row32(kind, w, 4, bb, pk, &l, x, 1, tail, out);
-            UNROLL for (int rr = 0; rr < 4; rr++) Y[r0 + rr * q + i] = out[rr][0];
+            int64_t yr[4];
+            UNROLL for (int rr = 0; rr < 4; rr++) yr[rr] = r0 + rr * q + i, w[rr] = (const uint8_t *)W + (size_t)yr[rr] * w_stride;
+            tile32(kd, 4, 1, w, &pk, &l, &x, Y, ldy, yr);
         }
         for (int64_t r = r0 + 4 * q; r < r1; r++) {
-            float out[1][TBP];
             const uint8_t *w = (const uint8_t *)W + (size_t)r * w_stride;
-            row32(kind, &w, 1, bb, pk, &l, x, 1, tail, out);
-            Y[r] = out[0][0];
+            tile32(kd, 1, 1, &w, &pk, &l, &x, Y, ldy, &r);
         }
         free(buf);
         return;
     }
-    /* prefilling: row chunks in L2, token groups of TBP repacked per chunk, one row at a time */
+    /* prefilling: row chunks in L2; in each, token groups of T32 over tiles of R32 rows */
     int64_t chunk = ROW_CHUNK(nt, w_stride, r1 - r0);
     for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
         int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
-        for (int64_t t0 = 0; t0 < nt; t0 += TBP) {
-            int T = nt - t0 < TBP ? (int)(nt - t0) : TBP;
+        for (int64_t t0 = 0; t0 < nt; t0 += T32) {
+            int T = nt - t0 < T32 ? (int)(nt - t0) : T32;
+            const uint8_t *x[T32] = {0}, *pk[T32] = {0};
             UNROLL for (int t = 0; t < T; t++) {
                 x[t] = (const uint8_t *)Xq + (size_t)(t0 + t) * x_stride;
-                pack_token(x[t], xbb, has_s ? 4 : 2, has_s, kind != W_Q8_0, offset, &l, buf + (size_t)t * l.bytes);
-                pk[t] = buf + (size_t)t * l.bytes;
+                pk[t] = buf + (size_t)(t0 + t) * l.bytes;
             }
-            for (int64_t r = c0; r < c1; r++) {
-                float out[1][TBP];
-                const uint8_t *w = (const uint8_t *)W + (size_t)r * w_stride;
-                switch (T) { /* a constant T per call keeps the accumulators in registers */
-#define ROW32_T(n) case n: row32(kind, &w, 1, bb, pk, &l, x, n, tail, out); break;
-                ROW32_T(1) ROW32_T(2) ROW32_T(3) ROW32_T(4) ROW32_T(5) ROW32_T(6) ROW32_T(7)
-                default: row32(kind, &w, 1, bb, pk, &l, x, TBP, tail, out); break;
-#undef ROW32_T
-                }
-                for (int t = 0; t < T; t++) Y[(t0 + t) * ldy + r] = out[0][t];
+            switch (T) { /* a constant T per call keeps the accumulators in registers */
+#define ROWS32_T(n) case n: rows32(kd, n < T32 ? n : T32, W, w_stride, c0, c1, pk, &l, x, Y + t0 * ldy, ldy); break;
+            ROWS32_T(1) ROWS32_T(2) ROWS32_T(3) ROWS32_T(4) ROWS32_T(5) ROWS32_T(6) ROWS32_T(7)
+#undef ROWS32_T
+            default: rows32(kd, T32, W, w_stride, c0, c1, pk, &l, x, Y + t0 * ldy, ldy); break;
             }
         }
     }
@@ -312,18 +345,19 @@ TAIL(q5_1, blk_q5_1)
 TAIL(q8_0, blk_q8_0)
 TAIL(iq4_nl, blk_iq4_nl)
 
-#define MM32(name, kind, AT, has_s)                                                                    \
+#define MM32(name, kind, WT, AT, has_s)                                                               \
     static void mm512_##name(const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, \
                              int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1)              \
     {                                                                                                 \
-        mm32(kind, tail_##name, sizeof(AT), has_s, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1, mm_##name); \
+        const kind32 kd = {kind, sizeof(WT), kind != W_Q8_0, has_s, tail_##name};                     \
+        mm32(&kd, sizeof(AT), has_s, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1, mm_##name);    \
     }
-MM32(q4_0, W_Q4_0, blk_q8_0, false)
-MM32(q4_1, W_Q4_1, blk_q8_1, true)
-MM32(q5_0, W_Q5_0, blk_q8_0, false)
-MM32(q5_1, W_Q5_1, blk_q8_1, true)
-MM32(q8_0, W_Q8_0, blk_q8_0, false)
-MM32(iq4_nl, W_IQ4, blk_q8_0, false)
+MM32(q4_0, W_Q4_0, blk_q4_0, blk_q8_0, false)
+MM32(q4_1, W_Q4_1, blk_q4_1, blk_q8_1, true)
+MM32(q5_0, W_Q5_0, blk_q5_0, blk_q8_0, false)
+MM32(q5_1, W_Q5_1, blk_q5_1, blk_q8_1, true)
+MM32(q8_0, W_Q8_0, blk_q8_0, blk_q8_0, false)
+MM32(iq4_nl, W_IQ4, blk_iq4_nl, blk_q8_0, false)
 
 /* ---- k-quants ------------------------------------------------------------------------------- */
 
@@ -563,101 +597,178 @@ MMK(q6_K, YK_TYPE_Q6_K)
 
 /* ---- float types ------------------------------------------------------------------------------ */
 
-/* Activations widened to f32 per token group (F16: exact), 4 accumulators of 16 lanes per token,
- * the tail (k % 64) in scalar order. BF16 uses VDPBF16PS on the BF16 activations as they are. */
+/* Each (row, token) output has one 16-lane accumulator that takes every 16 weights (F32, F16
+ * widened exactly) by one FMA, or every 32 (BF16, against BF16 activations) by one VDPBF16PS, in
+ * index order; then the lanes are summed and the last k % 16 (k % 32) products added in scalar
+ * order. The tile (rows x tokens) and the blocking over k only decide when each of those
+ * instructions runs, never which, so every output has the same bits whatever the tile, the row
+ * range or nt: decoding runs 4 rows from 4 parts of the matrix (4 prefetch streams) against one
+ * token; prefilling runs tiles of RF rows x TF tokens over blocks of KC inputs whose activations
+ * stay in L1, with the accumulators kept between blocks in a small buffer. */
 enum { F_F32, F_F16, F_BF16 };
 
-INLINE __m512 load16(int kind, const uint8_t *w, int64_t i)
+#ifndef RF
+#define RF 4    /* rows per tile */
+#endif
+#ifndef TF
+#define TF 6    /* tokens per tile: 24 accumulators + 4 weight vectors + 1 activation vector */
+#endif
+#ifndef KC
+#define KC 512  /* inputs per block: TF tokens x 512 x 4 bytes = 12 KB of activations in L1 */
+#endif
+
+static inline int64_t stepf(int kind) { return kind == F_BF16 ? 32 : 16; }
+
+INLINE __m512 loadw(int kind, const uint8_t *w, int64_t i)
 {
     if (kind == F_F32) return _mm512_loadu_ps((const float *)w + i);
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
+    if (kind == F_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
+    return _mm512_loadu_ps((const uint16_t *)w + i); /* 32 BF16 */
 }
 
-INLINE void rowf(int kind, const uint8_t *const *wr, int R, const float *const *xf, const uint8_t *const *x, int T,
-                 int64_t k, float (*out)[TB])
+/* acc += w * x for one step at input i: x is f32 (F32, F16) or BF16. */
+INLINE __m512 madd(int kind, __m512 w, const void *x, int64_t i, __m512 acc)
 {
-    __m512 acc[TB][TB][4];
+    if (kind == F_BF16)
+        return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)_mm512_loadu_ps((const uint16_t *)x + i));
+    return _mm512_fmadd_ps(w, _mm512_loadu_ps((const float *)x + i), acc);
+}
+
+/* Steps over inputs [i0, i1) (whole steps) of R rows against T tokens, accumulators in acc[r][t]. */
+INLINE void tilef(int kind, int R, int T, const uint8_t *const *wr, const void *const *x, int64_t i0, int64_t i1,
+                  __m512 (*acc)[TF])
+{
+    const int64_t st = stepf(kind), wb = kind == F_F32 ? 4 : 2;
+    __m512 a[RF][TF];
     UNROLL for (int r = 0; r < R; r++) {
-        UNROLL for (int t = 0; t < T; t++) {
-            UNROLL for (int a = 0; a < 4; a++) acc[r][t][a] = _mm512_setzero_ps();
-        }
+        UNROLL for (int t = 0; t < T; t++) a[r][t] = acc[r][t];
     }
-    int64_t i = 0;
-    if (kind == F_BF16) {
-        for (; i + 128 <= k; i += 128) {
-            UNROLL for (int r = 0; r < R; r++) {
-                const uint16_t *w = (const uint16_t *)wr[r];
-                pf(w + i, 256);
-                __m512bh wv[4];
-                UNROLL for (int a = 0; a < 4; a++) wv[a] = (__m512bh)_mm512_loadu_si512(w + i + 32 * a);
-                UNROLL for (int t = 0; t < T; t++) {
-                    UNROLL for (int a = 0; a < 4; a++)
-                        acc[r][t][a] = _mm512_dpbf16_ps(acc[r][t][a], wv[a], (__m512bh)_mm512_loadu_si512((const uint16_t *)x[t] + i + 32 * a));
-                }
-            }
+    for (int64_t i = i0; i < i1; i += st) {
+        __m512 wv[RF];
+        UNROLL for (int r = 0; r < R; r++) {
+            if (((i * wb) & 127) == 0) pf(wr[r] + i * wb, 128);
+            wv[r] = loadw(kind, wr[r], i);
         }
-    } else {
-        for (; i + 64 <= k; i += 64) {
-            UNROLL for (int r = 0; r < R; r++) {
-                pf(wr[r] + i * (kind == F_F32 ? 4 : 2), kind == F_F32 ? 256 : 128);
-                __m512 wv[4];
-                UNROLL for (int a = 0; a < 4; a++) wv[a] = load16(kind, wr[r], i + 16 * a);
-                UNROLL for (int t = 0; t < T; t++) {
-                    UNROLL for (int a = 0; a < 4; a++) acc[r][t][a] = _mm512_fmadd_ps(wv[a], _mm512_loadu_ps(xf[t] + i + 16 * a), acc[r][t][a]);
-                }
-            }
+        UNROLL for (int t = 0; t < T; t++) {
+            UNROLL for (int r = 0; r < R; r++) a[r][t] = madd(kind, wv[r], x[t], i, a[r][t]);
         }
     }
     UNROLL for (int r = 0; r < R; r++) {
-        const uint8_t *w = wr[r];
-        UNROLL for (int t = 0; t < T; t++) {
-            float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]), _mm512_add_ps(acc[r][t][2], acc[r][t][3])));
-            for (int64_t j = i; j < k; j++) {
-                if (kind == F_F32) s += ((const float *)w)[j] * xf[t][j];
-                else if (kind == F_F16) s += f16s(((const uint16_t *)w)[j]) * xf[t][j];
-                else s += yk_bf16_to_f32(((const uint16_t *)w)[j]) * yk_bf16_to_f32(((const uint16_t *)x[t])[j]);
-            }
-            out[r][t] = s;
+        UNROLL for (int t = 0; t < T; t++) acc[r][t] = a[r][t];
+    }
+}
+
+/* The output of row w and token x from its accumulator: lane sum, then inputs [kmain, k) in order. */
+static inline float finishf(int kind, const uint8_t *w, const void *x, int64_t kmain, int64_t k, __m512 acc)
+{
+    float s = _mm512_reduce_add_ps(acc);
+    for (int64_t j = kmain; j < k; j++) {
+        if (kind == F_F32) s += ((const float *)w)[j] * ((const float *)x)[j];
+        else if (kind == F_F16) s += f16s(((const uint16_t *)w)[j]) * ((const float *)x)[j];
+        else s += yk_bf16_to_f32(((const uint16_t *)w)[j]) * yk_bf16_to_f32(((const uint16_t *)x)[j]);
+    }
+    return s;
+}
+
+/* Rows [c0, c1) of a chunk against T tokens, over all inputs in blocks of KC, then the outputs. */
+INLINE void rowsf(int kind, int T, const uint8_t *W, size_t w_stride, int64_t c0, int64_t c1, const void *const *x,
+                  int64_t k, float *Y, int64_t ldy, __m512 (*acc)[TF])
+{
+    const int64_t kmain = k / stepf(kind) * stepf(kind);
+    for (int64_t r = c0; r < c1; r++) {
+        UNROLL for (int t = 0; t < T; t++) acc[r - c0][t] = _mm512_setzero_ps();
+    }
+    for (int64_t i0 = 0; i0 < kmain; i0 += KC) {
+        int64_t i1 = i0 + KC < kmain ? i0 + KC : kmain;
+        int64_t r = c0;
+        for (; r + RF <= c1; r += RF) {
+            const uint8_t *w[RF];
+            UNROLL for (int q = 0; q < RF; q++) w[q] = W + (size_t)(r + q) * w_stride;
+            tilef(kind, RF, T, w, x, i0, i1, acc + (r - c0));
+        }
+        for (; r < c1; r++) {
+            const uint8_t *w = W + (size_t)r * w_stride;
+            tilef(kind, 1, T, &w, x, i0, i1, acc + (r - c0));
         }
     }
+    for (int64_t r = c0; r < c1; r++)
+        for (int t = 0; t < T; t++) Y[t * ldy + r] = finishf(kind, W + (size_t)r * w_stride, x[t], kmain, k, acc[r - c0][t]);
+}
+
+/* Rows per chunk: at most 64, and at most ~512 KB of weights (they stay in L2 while the token
+ * groups pass). */
+static int64_t chunk_rows(size_t w_stride)
+{
+    int64_t n = (int64_t)(524288 / (w_stride ? w_stride : 1));
+    return n < RF ? RF : n > 64 ? 64 : n / RF * RF;
 }
 
 INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, int64_t nt,
                 float *Y, int64_t ldy, int64_t r0, int64_t r1, yk_mm_fn fallback)
 {
-    float *buf = NULL;
+    /* activations: F16 widened to f32 once per call (exact), F32 and BF16 used in place */
+    float *xf = NULL;
     if (kind == F_F16) {
-        buf = aligned_alloc(64, ((size_t)k * (size_t)(nt < TB ? nt : TB) * sizeof(float) + 63) / 64 * 64);
-        if (!buf) {
+        xf = aligned_alloc(64, ((size_t)k * (size_t)nt * sizeof(float) + 63) / 64 * 64);
+        if (!xf) {
             fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
             return;
         }
-    }
-    int64_t chunk = ROW_CHUNK(nt, w_stride, r1 - r0);
-    for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
-        int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
-        for (int64_t t0 = 0; t0 < nt; t0 += TB) {
-            int T = nt - t0 < TB ? (int)(nt - t0) : TB;
-            const uint8_t *x[TB] = {0};
-            const float *xf[TB] = {0};
-            UNROLL for (int t = 0; t < T; t++) {
-                x[t] = (const uint8_t *)Xq + (size_t)(t0 + t) * x_stride;
-                xf[t] = (const float *)x[t];
-                if (kind == F_F16) {
-                    float *f = buf + (size_t)t * k;
-                    const uint16_t *h = (const uint16_t *)x[t];
-                    int64_t i = 0;
-                    for (; i + 16 <= k; i += 16) _mm512_storeu_ps(f + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
-                    for (; i < k; i++) f[i] = f16s(h[i]);
-                    xf[t] = f;
-                }
-            }
-#define ROWF(w, R, x, T, k, out) rowf(kind, w, R, xf, x, T, k, out)
-            ROW_LOOP(ROWF, 4, W, w_stride, x, T, k, Y, ldy, t0, c0, c1);
-#undef ROWF
+        for (int64_t t = 0; t < nt; t++) {
+            const uint16_t *h = (const uint16_t *)((const uint8_t *)Xq + (size_t)t * x_stride);
+            float *f = xf + (size_t)t * k;
+            int64_t i = 0;
+            for (; i + 16 <= k; i += 16) _mm512_storeu_ps(f + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+            for (; i < k; i++) f[i] = f16s(h[i]);
         }
     }
-    free(buf);
+    const uint8_t *xb = kind == F_F16 ? (const uint8_t *)xf : (const uint8_t *)Xq;
+    const size_t xs = kind == F_F16 ? (size_t)k * sizeof(float) : x_stride;
+    const int64_t kmain = k / stepf(kind) * stepf(kind);
+    const uint8_t *w8 = W;
+    if (nt == 1) { /* decoding: 4 rows at a time from 4 parts of the range (see ROW_LOOP) */
+        const void *x = xb;
+        int64_t q = (r1 - r0) / 4;
+        for (int64_t i = 0; i < q; i++) {
+            const uint8_t *w[4];
+            __m512 acc[4][TF] = {{_mm512_setzero_ps()}, {_mm512_setzero_ps()}, {_mm512_setzero_ps()}, {_mm512_setzero_ps()}};
+            UNROLL for (int q4 = 0; q4 < 4; q4++) w[q4] = w8 + (size_t)(r0 + q4 * q + i) * w_stride;
+            tilef(kind, 4, 1, w, &x, 0, kmain, acc);
+            UNROLL for (int q4 = 0; q4 < 4; q4++) Y[r0 + q4 * q + i] = finishf(kind, w[q4], x, kmain, k, acc[q4][0]);
+        }
+        for (int64_t r = r0 + 4 * q; r < r1; r++) {
+            const uint8_t *w = w8 + (size_t)r * w_stride;
+            __m512 acc[1][TF] = {{_mm512_setzero_ps()}};
+            tilef(kind, 1, 1, &w, &x, 0, kmain, acc);
+            Y[r] = finishf(kind, w, x, kmain, k, acc[0][0]);
+        }
+        free(xf);
+        return;
+    }
+    /* prefilling: row chunks in L2; in each, token groups of TF over blocks of KC inputs */
+    __m512 (*acc)[TF] = aligned_alloc(64, (size_t)64 * sizeof *acc);
+    if (!acc) {
+        free(xf);
+        fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
+        return;
+    }
+    const int64_t chunk = chunk_rows(w_stride);
+    for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
+        int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
+        for (int64_t t0 = 0; t0 < nt; t0 += TF) {
+            int T = nt - t0 < TF ? (int)(nt - t0) : TF;
+            const void *x[TF] = {0};
+            UNROLL for (int t = 0; t < T; t++) x[t] = xb + (size_t)(t0 + t) * xs;
+            switch (T) { /* a constant T per call keeps the accumulators in registers */
+#define ROWSF_T(n) case n: rowsf(kind, n < TF ? n : TF, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc); break;
+            ROWSF_T(1) ROWSF_T(2) ROWSF_T(3) ROWSF_T(4) ROWSF_T(5)
+#undef ROWSF_T
+            default: rowsf(kind, TF, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc); break;
+            }
+        }
+    }
+    free(acc);
+    free(xf);
 }
 
 #define MMF(name, kind)                                                                                \

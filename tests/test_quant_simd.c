@@ -161,6 +161,8 @@ int main(int argc, char **argv)
         int64_t blk = yk_type_layout_of(t)->block;
         check_paths(&rng, t, 9, blk == 1 ? 7 : blk, 3, false);
         if (blk == 32) check_paths(&rng, t, 9, 96, 6, true);
+        /* several row chunks, input blocks and token groups of the prefill tiles, with tails */
+        check_paths(&rng, t, 150, blk == 1 ? 1100 : blk == 32 ? 1056 : 1280, 13, false);
     }
 
     /* YK_SIMD forces each path (a lower one than the CPU's best, or the best itself). */
