@@ -26,129 +26,34 @@
 
 #include <stdlib.h>
 
-#define PAIRS_PER_GROUP 8 /* 16 blocks: one gather of weight scales */
+/* ---- 32-wide types: blocks across lanes ------------------------------------------------------- */
 
-/* ---- repacked activations for the 32-wide types ---------------------------------------------- */
-
-/* Per token and block pair j: xq, the 64 int8 activations in the order a weight pair unpacks (see
- * below); corr, -offset * (sum of each int32 lane's 4 activations), where offset is the level
- * offset of the weight format (the weights are used as unsigned levels); and xs, the activation
- * scale of each lane's block (16 floats). Then s, the Q8_1 sums of every block (Q4_1, Q5_1). */
-typedef struct {
-    int64_t nb, npair;
-    size_t bytes;        /* per token */
-    size_t off_corr, off_xs, off_s;
-} pack_layout;
-
-static pack_layout pack_layout_for(int64_t k)
-{
-    pack_layout l;
-    l.nb = k / QK;
-    l.npair = l.nb / 2;
-    size_t qs = (size_t)l.npair * 64, fl = ((size_t)l.nb * 4 + 63) / 64 * 64;
-    l.off_corr = qs;
-    l.off_xs = 2 * qs;
-    l.off_s = 3 * qs;
-    l.bytes = 3 * qs + fl;
-    return l;
-}
-
-/* Lane -> block-of-pair maps: natural layout (Q8_0: 32 values of block 0, then 32 of block 1) and
- * nibble layout (16 low values of blocks 0, 1, then 16 high of 0, 1); int32 lane L holds values
- * 4L .. 4L+3. perm_*[j] maps the lanes of pair j to blocks 2j, 2j+1 of a 16-block group. */
-static const int32_t perm_nat[PAIRS_PER_GROUP][16] __attribute__((aligned(64))) = {
-#define NAT(j) {2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1}
-    NAT(0), NAT(1), NAT(2), NAT(3), NAT(4), NAT(5), NAT(6), NAT(7)
-#undef NAT
-};
-static const int32_t perm_nib[PAIRS_PER_GROUP][16] __attribute__((aligned(64))) = {
-#define NIB(j) {2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1}
-    NIB(0), NIB(1), NIB(2), NIB(3), NIB(4), NIB(5), NIB(6), NIB(7)
-#undef NIB
-};
-
-/* Packs one token's Q8_0 or Q8_1 row (block bytes bb, scale at 0, s at 2 for Q8_1, qs at qoff). */
-static void pack_token(const uint8_t *xr, size_t bb, size_t qoff, bool has_s, bool nib, int offset,
-                       const pack_layout *l, uint8_t *dst)
-{
-    const __m512i off = _mm512_set1_epi8((char)offset);
-    const int32_t(*perm)[16] = nib ? perm_nib : perm_nat;
-    float *xs = (float *)(dst + l->off_xs), *s = (float *)(dst + l->off_s);
-    for (int64_t j = 0; j < l->npair; j++) {
-        const uint8_t *a0 = xr + (size_t)(2 * j) * bb, *a1 = a0 + bb;
-        __m512i v;
-        if (nib) {
-            __m128i a0l = _mm_loadu_si128((const __m128i *)(a0 + qoff)), a0h = _mm_loadu_si128((const __m128i *)(a0 + qoff + 16));
-            __m128i a1l = _mm_loadu_si128((const __m128i *)(a1 + qoff)), a1h = _mm_loadu_si128((const __m128i *)(a1 + qoff + 16));
-            __m256i lo = _mm256_set_m128i(a1l, a0l), hi = _mm256_set_m128i(a1h, a0h);
-            v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-        } else {
-            __m256i v0 = _mm256_loadu_si256((const __m256i *)(a0 + qoff)), v1 = _mm256_loadu_si256((const __m256i *)(a1 + qoff));
-            v = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
-        }
-        _mm512_storeu_si512(dst + 64 * j, v);
-        __m512i c = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, v));
-        _mm512_storeu_si512(dst + l->off_corr + 64 * j, c);
-        uint16_t h0, h1;
-        memcpy(&h0, a0, 2);
-        memcpy(&h1, a1, 2);
-        float d[2] = {f16s(h0), f16s(h1)};
-        for (int lane = 0; lane < 16; lane++) xs[16 * j + lane] = d[perm[0][lane]];
-    }
-    if (has_s)
-        for (int64_t b = 0; b < l->nb; b++) {
-            uint16_t h;
-            memcpy(&h, xr + (size_t)b * bb + 2, 2);
-            s[b] = f16s(h);
-        }
-}
-
-/* ---- weight pairs ------------------------------------------------------------------------------ */
-
-/* Two blocks' packed nibbles -> 64 levels in the nibble layout. */
-static inline __m512i nib_pair(const uint8_t *q0, const uint8_t *q1)
-{
-    __m256i y = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)q1), _mm_loadu_si128((const __m128i *)q0));
-    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(y), _mm256_srli_epi16(y, 4), 1);
-    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
-}
-
-/* Fifth bits of a Q5 pair: bit j of qh goes to value j (low nibble j < 16, high nibble j - 16). */
-static inline __m512i q5_high(const uint8_t *qh0, const uint8_t *qh1)
-{
-    uint32_t h0, h1;
-    memcpy(&h0, qh0, 4);
-    memcpy(&h1, qh1, 4);
-    uint64_t m = (uint64_t)(h0 & 0xFFFF) | (uint64_t)(h1 & 0xFFFF) << 16 | (uint64_t)(h0 >> 16) << 32 | (uint64_t)(h1 >> 16) << 48;
-    return _mm512_maskz_mov_epi8((__mmask64)m, _mm512_set1_epi8(0x10));
-}
+/* A group is 16 consecutive blocks of a row. Transposed, it is 8 vectors: vector i holds, in int32
+ * lane b, values 4i .. 4i+3 of block b; so 8 VPDPBUSD (u8 weight levels x s8 activations) leave in
+ * lane b the exact integer dot product of block b, started from lane b's offset correction
+ * -offset * (sum of the block's 32 activations). One VCVTDQ2PS and one FMA with the product of the
+ * 16 weight scales and 16 activation scales then add the whole group to the output's accumulator.
+ * Q4_1 / Q5_1 add their min term (m * s, s the Q8_1 block sum) with a second FMA. The last group of
+ * a row may be partial: its missing lanes are zero throughout. */
+#define GB 16                  /* blocks per group */
+#define WG_BYTES (8 * 64 + 128) /* a transposed weight group: 8 vectors, 16 scales, 16 mins */
+#define XG_BYTES (8 * 64 + 192) /* a transposed activation group: 8 vectors, corrections, scales, sums */
 
 enum { W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0, W_IQ4 };
 
-/* The weight levels of a block pair as u8: the stored levels (Q4_0 0..15 with offset 8, Q5_0 0..31
- * with offset 16, Q4_1 / Q5_1 with offset 0), or the signed values + 128 (Q8_0, IQ4_NL). */
-static inline __m512i weight_pair(int kind, const uint8_t *b0, const uint8_t *b1)
-{
-    switch (kind) {
-    case W_Q4_0: return nib_pair(b0 + 2, b1 + 2);
-    case W_Q4_1: return nib_pair(b0 + 4, b1 + 4);
-    case W_Q5_0: return _mm512_or_si512(nib_pair(b0 + 6, b1 + 6), q5_high(b0 + 2, b1 + 2));
-    case W_Q5_1: return _mm512_or_si512(nib_pair(b0 + 8, b1 + 8), q5_high(b0 + 4, b1 + 4));
-    case W_IQ4: {
-        const __m512i tbl = _mm512_broadcast_i32x4(_mm_xor_si128(_mm_loadu_si128((const __m128i *)yk_iq4nl_values), _mm_set1_epi8((char)0x80)));
-        return _mm512_shuffle_epi8(tbl, nib_pair(b0 + 2, b1 + 2));
-    }
-    default: { /* W_Q8_0 */
-        __m256i v0 = _mm256_loadu_si256((const __m256i *)(b0 + 2)), v1 = _mm256_loadu_si256((const __m256i *)(b1 + 2));
-        return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1), _mm512_set1_epi8((char)0x80));
-    }
-    }
-}
+/* A 32-wide weight type's layout: block bytes, where its quants and 5th bits lie, its level
+ * offset (the weights are used as unsigned levels: Q8_0 and IQ4_NL values + 128) and whether it has
+ * a min term. */
+typedef struct {
+    int kind;
+    size_t bb, qoff, hoff;
+    int offset;
+    bool nib, has_m;
+} kind32;
 
-/* The level offset of a kind's weights as weight_pair returns them. */
-static inline int weight_offset(int kind)
+static inline __m512i lane_offsets(size_t bb)
 {
-    return kind == W_Q4_0 ? 8 : kind == W_Q5_0 ? 16 : kind == W_Q8_0 || kind == W_IQ4 ? 128 : 0;
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)bb));
 }
 
 /* The first 2 bytes (d) of 16 consecutive 18-byte blocks (Q4_0, IQ4_NL) in the low 16 bits of
@@ -177,187 +82,212 @@ static inline __m512i halves_b18(const uint8_t *wg, int nblk)
     return _mm512_cvtepu16_epi32(w16);
 }
 
-/* ---- the tile ------------------------------------------------------------------------------- */
-
-typedef void (*tail_fn)(const void *wb, const uint8_t *const *x, int T, int64_t b, __m256 *acc, float *extra);
-
-/* The 32-wide kind's constants: block bytes and whether the nibble layout and the min term apply. */
-typedef struct {
-    int kind;
-    size_t bb;
-    bool nib, has_m;
-    tail_fn tail;
-} kind32;
-
-/* R rows x T packed tokens. Per block pair and row: the weight levels w (u8) and the row's block
- * scales spread over the lanes; per (row, token): one VPDPBUSD, starting from the token's offset
- * correction, gives the exact integer dot of both blocks in 16 int32 lanes, and one FMA adds them,
- * times weight scale x activation scale, to the (row, token) accumulator. Q4_1 / Q5_1 add sum over blocks of m * s in a second accumulator.
- * An odd last block goes through the 256-bit block kernel (tail) on the original activations.
- * Every (row, token) output gets the same instruction sequence whatever R and T: decoding runs
- * R = 4 rows from 4 distant parts of the matrix (4 hardware-prefetch streams) and T = 1,
- * prefilling runs tiles of several rows and tokens, and both give the same bits. */
-INLINE void tile32(const kind32 *kd, int R, int T, const uint8_t *const *wr, const uint8_t *const *pk,
-                   const pack_layout *l, const uint8_t *const *x, float *Y, int64_t ldy, const int64_t *yrow)
+/* Dword `off` bytes into each of the group's blocks, one per lane (zero for missing blocks). */
+static inline __m512i group_dwords(const uint8_t *g, __m512i idx, __mmask16 m, size_t off)
 {
-    const size_t bb = kd->bb;
-    const int32_t(*perm)[16] = kd->nib ? perm_nib : perm_nat;
-    const bool corr = weight_offset(kd->kind) != 0;
-    __m512 acc[4][8], accm[4][8];
-    UNROLL for (int r = 0; r < R; r++) {
-        UNROLL for (int t = 0; t < T; t++) acc[r][t] = accm[r][t] = _mm512_setzero_ps();
+    return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, g + off, 1);
+}
+
+/* Transposes the group of nblk (<= 16) blocks at wg into dst (WG_BYTES, 64-byte aligned). */
+INLINE void weight_group(const kind32 *kd, const uint8_t *wg, int nblk, uint8_t *dst)
+{
+    const __mmask16 m = (__mmask16)((1u << nblk) - 1);
+    const __m512i idx = lane_offsets(kd->bb);
+    __m512i raw = kd->bb == 18 ? halves_b18(wg, nblk) : group_dwords(wg, idx, m, 0);
+    _mm512_store_ps(dst + 512, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw)));
+    if (kd->has_m) _mm512_store_ps(dst + 576, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))));
+    if (!kd->nib) { /* Q8_0: values + 128 */
+        UNROLL for (int i = 0; i < 8; i++)
+            _mm512_store_si512(dst + 64 * i, _mm512_xor_si512(group_dwords(wg, idx, m, kd->qoff + 4 * i), _mm512_set1_epi8((char)0x80)));
+        return;
     }
-    const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32((int)bb));
-    for (int64_t g = 0; g < l->npair; g += PAIRS_PER_GROUP) {
-        int np = l->npair - g < PAIRS_PER_GROUP ? (int)(l->npair - g) : PAIRS_PER_GROUP;
-        __mmask16 gm = (__mmask16)((1u << (2 * np)) - 1);
-        __m512 wd[4];
-        UNROLL for (int r = 0; r < R; r++) {
-            const uint8_t *wg = wr[r] + (size_t)(2 * g) * bb;
-            pf(wg, (size_t)(2 * PAIRS_PER_GROUP) * bb);
-            /* d (and m) of 16 blocks: the first 4 bytes of each block */
-            __m512i raw = bb == 18 ? halves_b18(wg, 2 * np) : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), gm, gidx, wg, 1);
-            wd[r] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
-            if (kd->has_m) {
-                __m512 wm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16)));
-                UNROLL for (int t = 0; t < T; t++)
-                    accm[r][t] = _mm512_fmadd_ps(wm, _mm512_maskz_loadu_ps(gm, (const float *)(pk[t] + l->off_s) + 2 * g), accm[r][t]);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i h = kd->hoff ? group_dwords(wg, idx, m, kd->hoff) : _mm512_setzero_si512();
+    /* byte 0 of each dword (after a shift) copied to its 4 bytes, tested against bits 0..3 */
+    const __m512i b0 = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
+    const __m512i bits = _mm512_set1_epi32(0x08040201);
+    UNROLL for (int i = 0; i < 4; i++) { /* dword i of the 16 quant bytes: values 4i.. (low), 16+4i.. (high) */
+        __m512i d = group_dwords(wg, idx, m, kd->qoff + 4 * i);
+        __m512i v[2] = {_mm512_and_si512(d, m4), _mm512_and_si512(_mm512_srli_epi16(d, 4), m4)};
+        UNROLL for (int half = 0; half < 2; half++) {
+            int vi = i + 4 * half; /* values 4vi .. 4vi+3 */
+            if (kd->hoff) {
+                __m512i hb = _mm512_shuffle_epi8(_mm512_srli_epi32(h, 4 * vi), b0);
+                v[half] = _mm512_or_si512(v[half], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(hb, bits), _mm512_set1_epi8(0x10)));
             }
+            if (kd->kind == W_IQ4) {
+                const __m512i tbl = _mm512_broadcast_i32x4(_mm_xor_si128(_mm_loadu_si128((const __m128i *)yk_iq4nl_values), _mm_set1_epi8((char)0x80)));
+                v[half] = _mm512_shuffle_epi8(tbl, v[half]);
+            }
+            _mm512_store_si512(dst + 64 * vi, v[half]);
         }
-        for (int j = 0; j < np; j++) {
-            __m512i w[4];
-            __m512 ws[4];
-            const __m512i pj = _mm512_load_si512(perm[j]);
-            UNROLL for (int r = 0; r < R; r++) {
-                const uint8_t *b0 = wr[r] + (size_t)(2 * (g + j)) * bb;
-                w[r] = weight_pair(kd->kind, b0, b0 + bb);
-                ws[r] = _mm512_permutexvar_ps(pj, wd[r]);
-            }
-            const size_t o = (size_t)(g + j) * 64;
-            UNROLL for (int t = 0; t < T; t++) {
-                const __m512i a = _mm512_loadu_si512(pk[t] + o);
-                const __m512 as = _mm512_loadu_ps((const float *)(pk[t] + l->off_xs) + 16 * (g + j));
-                const __m512i c = corr ? _mm512_loadu_si512(pk[t] + l->off_corr + o) : _mm512_setzero_si512();
-                UNROLL for (int r = 0; r < R; r++) {
-                    __m512i p = _mm512_dpbusd_epi32(c, w[r], a);
-                    acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(ws[r], as), _mm512_cvtepi32_ps(p), acc[r][t]);
-                }
-            }
-        }
-    }
-    UNROLL for (int r = 0; r < R; r++) {
-        __m256 acc256[8];
-        float extra[8];
-        UNROLL for (int t = 0; t < T; t++) acc256[t] = _mm256_setzero_ps(), extra[t] = 0.0f;
-        if (l->nb & 1) kd->tail(wr[r], x, T, l->nb - 1, acc256, extra);
-        UNROLL for (int t = 0; t < T; t++)
-            Y[t * ldy + yrow[r]] = _mm512_reduce_add_ps(acc[r][t]) + (kd->has_m ? _mm512_reduce_add_ps(accm[r][t]) : 0.0f) +
-                                   hsum(acc256[t]) + extra[t];
     }
 }
 
-/* Prefill tile shape: rows x tokens per pass (accumulators, weights, corrections and scales of the
- * rows fill the 32 vector registers). */
-#ifndef R32
-#define R32 4
-#endif
-#ifndef T32
-#define T32 3
-#endif
-
-/* Rows [c0, c1) against T tokens, R32 rows at a time. */
-INLINE void rows32(const kind32 *kd, int T, const uint8_t *W, size_t w_stride, int64_t c0, int64_t c1,
-                   const uint8_t *const *pk, const pack_layout *l, const uint8_t *const *x, float *Y, int64_t ldy)
+/* Transposes one token's Q8_0 / Q8_1 row (block bytes xbb; d at 0, s at 2 for Q8_1, quants at xq)
+ * into ng groups of XG_BYTES at dst: 8 vectors, the corrections (int32), the scales, the sums. */
+static void pack_token(const kind32 *kd, const uint8_t *xr, size_t xbb, size_t xq, int64_t nb, uint8_t *dst)
 {
-    int64_t r = c0;
-    for (; r + R32 <= c1; r += R32) {
-        const uint8_t *w[R32];
-        int64_t yr[R32];
-        UNROLL for (int i = 0; i < R32; i++) w[i] = W + (size_t)(r + i) * w_stride, yr[i] = r + i;
-        tile32(kd, R32, T, w, pk, l, x, Y, ldy, yr);
+    const __m512i idx = lane_offsets(xbb), off = _mm512_set1_epi8((char)kd->offset);
+    for (int64_t b0 = 0; b0 < nb; b0 += GB, dst += XG_BYTES) {
+        const uint8_t *g = xr + (size_t)b0 * xbb;
+        const __mmask16 m = (__mmask16)((1u << (nb - b0 < GB ? nb - b0 : GB)) - 1);
+        __m512i sum = _mm512_setzero_si512();
+        for (int i = 0; i < 8; i++) {
+            __m512i v = group_dwords(g, idx, m, xq + 4 * i);
+            _mm512_store_si512(dst + 64 * i, v);
+            sum = _mm512_dpbusd_epi32(sum, off, v);
+        }
+        __m512i raw = group_dwords(g, idx, m, 0);
+        _mm512_store_si512(dst + 512, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+        _mm512_store_ps(dst + 576, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw)));
+        _mm512_store_ps(dst + 640, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(raw, 16))));
     }
-    for (; r < c1; r++) {
-        const uint8_t *w = W + (size_t)r * w_stride;
-        tile32(kd, 1, T, &w, pk, l, x, Y, ldy, &r);
+}
+
+/* Adds one group of R transposed weight rows x T transposed tokens to acc. */
+INLINE void tile_group(const kind32 *kd, int R, int T, const uint8_t *const *w, const uint8_t *const *x, __m512 (*acc)[8])
+{
+    __m512i s[4][8];
+    UNROLL for (int t = 0; t < T; t++) {
+        const __m512i c = _mm512_load_si512(x[t] + 512);
+        UNROLL for (int r = 0; r < R; r++) s[r][t] = c;
+    }
+    UNROLL for (int i = 0; i < 8; i++) {
+        __m512i wv[4];
+        UNROLL for (int r = 0; r < R; r++) wv[r] = _mm512_load_si512(w[r] + 64 * i);
+        UNROLL for (int t = 0; t < T; t++) {
+            const __m512i xv = _mm512_load_si512(x[t] + 64 * i);
+            UNROLL for (int r = 0; r < R; r++) s[r][t] = _mm512_dpbusd_epi32(s[r][t], wv[r], xv);
+        }
+    }
+    UNROLL for (int r = 0; r < R; r++) {
+        const __m512 wd = _mm512_load_ps((const float *)(w[r] + 512));
+        UNROLL for (int t = 0; t < T; t++) {
+            acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(wd, _mm512_load_ps((const float *)(x[t] + 576))), _mm512_cvtepi32_ps(s[r][t]), acc[r][t]);
+            if (kd->has_m) acc[r][t] = _mm512_fmadd_ps(_mm512_load_ps((const float *)(w[r] + 576)), _mm512_load_ps((const float *)(x[t] + 640)), acc[r][t]);
+        }
+    }
+}
+
+/* Prefill tile: rows x tokens (2 x R x T vectors of sums and accumulators stay in registers). */
+#define R32 3
+#define T32 4
+
+/* Tiles of R32 rows x T tokens over rows [c0, c1) whose transposed groups are in wt (ng groups per
+ * row, row c0 first); packed tokens pk; outputs to Y[t * ldy + r]. */
+INLINE void rows32(const kind32 *kd, int T, const uint8_t *wt, int64_t ng, int64_t c0, int64_t c1,
+                   const uint8_t *const *pk, float *Y, int64_t ldy)
+{
+    const size_t wrow = (size_t)ng * WG_BYTES;
+    for (int64_t r = c0; r < c1; r += R32) {
+        int R = c1 - r < R32 ? (int)(c1 - r) : R32;
+        __m512 acc[4][8];
+        UNROLL for (int q = 0; q < R32; q++) {
+            UNROLL for (int t = 0; t < T; t++) acc[q][t] = _mm512_setzero_ps();
+        }
+        for (int64_t g = 0; g < ng; g++) {
+            const uint8_t *w[R32], *x[8];
+            UNROLL for (int q = 0; q < R32; q++) w[q] = wt + (size_t)(r - c0 + (q < R ? q : 0)) * wrow + (size_t)g * WG_BYTES;
+            UNROLL for (int t = 0; t < T; t++) x[t] = pk[t] + (size_t)g * XG_BYTES;
+            if (R == R32) tile_group(kd, R32, T, w, x, acc);
+            else
+                for (int q = 0; q < R; q++) tile_group(kd, 1, T, w + q, x, acc + q);
+        }
+        for (int q = 0; q < R; q++)
+            for (int t = 0; t < T; t++) Y[t * ldy + r + q] = _mm512_reduce_add_ps(acc[q][t]);
     }
 }
 
 /* The product for a 32-wide type. */
-INLINE void mm32(const kind32 *kd, size_t xbb, bool has_s, const void *W, size_t w_stride, const void *Xq,
+INLINE void mm32(const kind32 *kd, size_t xbb, size_t xq, const void *W, size_t w_stride, const void *Xq,
                  size_t x_stride, int64_t k, int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1, yk_mm_fn fallback)
 {
-    pack_layout l = pack_layout_for(k);
-    uint8_t *buf = aligned_alloc(64, (l.bytes * (size_t)nt + 63) / 64 * 64);
-    if (!buf) { /* no memory for the repacked copy: the 256-bit kernel needs none */
+    const int64_t nb = k / QK, ng = (nb + GB - 1) / GB;
+    const size_t xtok = (size_t)ng * XG_BYTES, wrow = (size_t)ng * WG_BYTES;
+    /* rows per chunk: their transposed groups (~512 KB) stay in L2 while the token groups pass */
+    int64_t chunk = nt == 1 ? 4 : (int64_t)(524288 / wrow) / R32 * R32;
+    if (chunk < R32) chunk = R32;
+    if (chunk > r1 - r0) chunk = r1 - r0;
+    uint8_t *pk = aligned_alloc(64, xtok * (size_t)nt), *wt = aligned_alloc(64, wrow * (size_t)chunk);
+    if (!pk || !wt) { /* no memory for the transposed copies: the 256-bit kernel needs none */
+        free(pk), free(wt);
         fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
         return;
     }
-    for (int64_t t = 0; t < nt; t++)
-        pack_token((const uint8_t *)Xq + (size_t)t * x_stride, xbb, has_s ? 4 : 2, has_s, kd->nib, weight_offset(kd->kind), &l, buf + (size_t)t * l.bytes);
+    for (int64_t t = 0; t < nt; t++) pack_token(kd, (const uint8_t *)Xq + (size_t)t * x_stride, xbb, xq, nb, pk + (size_t)t * xtok);
+    const uint8_t *w8 = W;
     if (nt == 1) { /* decoding: 4 rows at a time from 4 parts of the range (see ROW_LOOP) */
-        const uint8_t *x = Xq, *pk = buf;
+        const uint8_t *x = pk;
         int64_t q = (r1 - r0) / 4;
         for (int64_t i = 0; i < q; i++) {
-            const uint8_t *w[4];
-            int64_t yr[4];
-            UNROLL for (int rr = 0; rr < 4; rr++) yr[rr] = r0 + rr * q + i, w[rr] = (const uint8_t *)W + (size_t)yr[rr] * w_stride;
-            tile32(kd, 4, 1, w, &pk, &l, &x, Y, ldy, yr);
+            __m512 acc[4][8];
+            const uint8_t *wr[4], *w[4];
+            UNROLL for (int rr = 0; rr < 4; rr++) {
+                wr[rr] = w8 + (size_t)(r0 + rr * q + i) * w_stride, w[rr] = wt + (size_t)rr * WG_BYTES;
+                acc[rr][0] = _mm512_setzero_ps();
+            }
+            for (int64_t g = 0; g < ng; g++) {
+                int nblk = nb - g * GB < GB ? (int)(nb - g * GB) : GB;
+                UNROLL for (int rr = 0; rr < 4; rr++) {
+                    const uint8_t *wg = wr[rr] + (size_t)(g * GB) * kd->bb;
+                    pf(wg, GB * kd->bb);
+                    weight_group(kd, wg, nblk, wt + (size_t)rr * WG_BYTES);
+                }
+                x = pk + (size_t)g * XG_BYTES;
+                tile_group(kd, 4, 1, w, &x, acc);
+            }
+            UNROLL for (int rr = 0; rr < 4; rr++) Y[r0 + rr * q + i] = _mm512_reduce_add_ps(acc[rr][0]);
         }
         for (int64_t r = r0 + 4 * q; r < r1; r++) {
-            const uint8_t *w = (const uint8_t *)W + (size_t)r * w_stride;
-            tile32(kd, 1, 1, &w, &pk, &l, &x, Y, ldy, &r);
+            __m512 acc[1][8] = {{_mm512_setzero_ps()}};
+            for (int64_t g = 0; g < ng; g++) {
+                int nblk = nb - g * GB < GB ? (int)(nb - g * GB) : GB;
+                weight_group(kd, w8 + (size_t)r * w_stride + (size_t)(g * GB) * kd->bb, nblk, wt);
+                x = pk + (size_t)g * XG_BYTES;
+                tile_group(kd, 1, 1, (const uint8_t *const *)&wt, &x, acc);
+            }
+            Y[r] = _mm512_reduce_add_ps(acc[0][0]);
         }
-        free(buf);
+        free(pk), free(wt);
         return;
     }
-    /* prefilling: row chunks in L2; in each, token groups of T32 over tiles of R32 rows */
-    int64_t chunk = ROW_CHUNK(nt, w_stride, r1 - r0);
+    /* prefilling: per row chunk, the rows' groups transposed once, then token groups of T32 */
     for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
         int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
+        for (int64_t r = c0; r < c1; r++)
+            for (int64_t g = 0; g < ng; g++) {
+                int nblk = nb - g * GB < GB ? (int)(nb - g * GB) : GB;
+                weight_group(kd, w8 + (size_t)r * w_stride + (size_t)(g * GB) * kd->bb, nblk, wt + (size_t)(r - c0) * wrow + (size_t)g * WG_BYTES);
+            }
         for (int64_t t0 = 0; t0 < nt; t0 += T32) {
             int T = nt - t0 < T32 ? (int)(nt - t0) : T32;
-            const uint8_t *x[T32] = {0}, *pk[T32] = {0};
-            UNROLL for (int t = 0; t < T; t++) {
-                x[t] = (const uint8_t *)Xq + (size_t)(t0 + t) * x_stride;
-                pk[t] = buf + (size_t)(t0 + t) * l.bytes;
-            }
-            switch (T) { /* a constant T per call keeps the accumulators in registers */
-#define ROWS32_T(n) case n: rows32(kd, n < T32 ? n : T32, W, w_stride, c0, c1, pk, &l, x, Y + t0 * ldy, ldy); break;
-            ROWS32_T(1) ROWS32_T(2) ROWS32_T(3) ROWS32_T(4) ROWS32_T(5) ROWS32_T(6) ROWS32_T(7)
+            const uint8_t *x[T32] = {0};
+            UNROLL for (int t = 0; t < T; t++) x[t] = pk + (size_t)(t0 + t) * xtok;
+            switch (T) { /* a constant T per call keeps the sums and accumulators in registers */
+#define ROWS32_T(n) case n: rows32(kd, n < T32 ? n : T32, wt, ng, c0, c1, x, Y + t0 * ldy, ldy); break;
+            ROWS32_T(1) ROWS32_T(2) ROWS32_T(3)
 #undef ROWS32_T
-            default: rows32(kd, T32, W, w_stride, c0, c1, pk, &l, x, Y + t0 * ldy, ldy); break;
+            default: rows32(kd, T32, wt, ng, c0, c1, x, Y + t0 * ldy, ldy); break;
             }
         }
     }
-    free(buf);
+    free(pk), free(wt);
 }
 
-#define TAIL(name, WT)                                                                                \
-    static void tail_##name(const void *wb, const uint8_t *const *x, int T, int64_t b, __m256 *acc, float *extra) \
-    {                                                                                                 \
-        rowdot_##name##_blk((const WT *)wb, x, T, b, acc, extra);                                     \
-    }
-TAIL(q4_0, blk_q4_0)
-TAIL(q4_1, blk_q4_1)
-TAIL(q5_0, blk_q5_0)
-TAIL(q5_1, blk_q5_1)
-TAIL(q8_0, blk_q8_0)
-TAIL(iq4_nl, blk_iq4_nl)
-
-#define MM32(name, kind, WT, AT, has_s)                                                               \
+#define MM32(name, kind, WT, qoff, hoff, offset, AT, xq)                                              \
     static void mm512_##name(const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, \
                              int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1)              \
     {                                                                                                 \
-        const kind32 kd = {kind, sizeof(WT), kind != W_Q8_0, has_s, tail_##name};                     \
-        mm32(&kd, sizeof(AT), has_s, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1, mm_##name);    \
+        const kind32 kd = {kind, sizeof(WT), qoff, hoff, offset, kind != W_Q8_0, kind == W_Q4_1 || kind == W_Q5_1}; \
+        mm32(&kd, sizeof(AT), xq, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1, mm_##name);       \
     }
-MM32(q4_0, W_Q4_0, blk_q4_0, blk_q8_0, false)
-MM32(q4_1, W_Q4_1, blk_q4_1, blk_q8_1, true)
-MM32(q5_0, W_Q5_0, blk_q5_0, blk_q8_0, false)
-MM32(q5_1, W_Q5_1, blk_q5_1, blk_q8_1, true)
-MM32(q8_0, W_Q8_0, blk_q8_0, blk_q8_0, false)
-MM32(iq4_nl, W_IQ4, blk_iq4_nl, blk_q8_0, false)
+MM32(q4_0, W_Q4_0, blk_q4_0, 2, 0, 8, blk_q8_0, 2)
+MM32(q4_1, W_Q4_1, blk_q4_1, 4, 0, 0, blk_q8_1, 4)
+MM32(q5_0, W_Q5_0, blk_q5_0, 6, 2, 16, blk_q8_0, 2)
+MM32(q5_1, W_Q5_1, blk_q5_1, 8, 4, 0, blk_q8_1, 4)
+MM32(q8_0, W_Q8_0, blk_q8_0, 2, 0, 128, blk_q8_0, 2)
+MM32(iq4_nl, W_IQ4, blk_iq4_nl, 2, 0, 128, blk_q8_0, 2)
 
 /* ---- k-quants ------------------------------------------------------------------------------- */
 
