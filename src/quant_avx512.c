@@ -564,9 +564,10 @@ INLINE __m512 madd(int kind, __m512 w, const void *x, int64_t i, __m512 acc)
     return _mm512_fmadd_ps(w, _mm512_loadu_ps((const float *)x + i), acc);
 }
 
-/* Steps over inputs [i0, i1) (whole steps) of R rows against T tokens, accumulators in acc[r][t]. */
+/* Steps over inputs [i0, i1) (whole steps) of R rows against T tokens, accumulators in acc[r][t].
+ * Decoding prefetches PF_DIST ahead in each row (stream); prefilling reads staged rows from L2. */
 INLINE void tilef(int kind, int R, int T, const uint8_t *const *wr, const void *const *x, int64_t i0, int64_t i1,
-                  __m512 (*acc)[TF])
+                  bool stream, __m512 (*acc)[TF])
 {
     const int64_t st = stepf(kind), wb = kind == F_F32 ? 4 : 2;
     __m512 a[RF][TF];
@@ -576,7 +577,7 @@ INLINE void tilef(int kind, int R, int T, const uint8_t *const *wr, const void *
     for (int64_t i = i0; i < i1; i += st) {
         __m512 wv[RF];
         UNROLL for (int r = 0; r < R; r++) {
-            if (((i * wb) & 127) == 0) pf(wr[r] + i * wb, 128);
+            if (stream && ((i * wb) & 127) == 0) pf(wr[r] + i * wb, 128);
             wv[r] = loadw(kind, wr[r], i);
         }
         UNROLL for (int t = 0; t < T; t++) {
@@ -600,11 +601,14 @@ static inline float finishf(int kind, const uint8_t *w, const void *x, int64_t k
     return s;
 }
 
-/* Rows [c0, c1) of a chunk against T tokens, over all inputs in blocks of KC, then the outputs. */
-INLINE void rowsf(int kind, int T, const uint8_t *W, size_t w_stride, int64_t c0, int64_t c1, const void *const *x,
-                  int64_t k, float *Y, int64_t ldy, __m512 (*acc)[TF])
+/* Rows [c0, c1) of a chunk against T tokens, over all inputs in blocks of KC, then the outputs. The
+ * tiles read the rows staged in S (row c0 first, sst bytes apart, F16 widened to F32); the scalar
+ * tails read W. */
+INLINE void rowsf(int kind, int T, const uint8_t *S, size_t sst, const uint8_t *W, size_t w_stride, int64_t c0,
+                  int64_t c1, const void *const *x, int64_t k, float *Y, int64_t ldy, __m512 (*acc)[TF])
 {
     const int64_t kmain = k / stepf(kind) * stepf(kind);
+    const int ks = kind == F_F16 ? F_F32 : kind;
     for (int64_t r = c0; r < c1; r++) {
         UNROLL for (int t = 0; t < T; t++) acc[r - c0][t] = _mm512_setzero_ps();
     }
@@ -613,24 +617,40 @@ INLINE void rowsf(int kind, int T, const uint8_t *W, size_t w_stride, int64_t c0
         int64_t r = c0;
         for (; r + RF <= c1; r += RF) {
             const uint8_t *w[RF];
-            UNROLL for (int q = 0; q < RF; q++) w[q] = W + (size_t)(r + q) * w_stride;
-            tilef(kind, RF, T, w, x, i0, i1, acc + (r - c0));
+            UNROLL for (int q = 0; q < RF; q++) w[q] = S + (size_t)(r - c0 + q) * sst;
+            tilef(ks, RF, T, w, x, i0, i1, false, acc + (r - c0));
         }
         for (; r < c1; r++) {
-            const uint8_t *w = W + (size_t)r * w_stride;
-            tilef(kind, 1, T, &w, x, i0, i1, acc + (r - c0));
+            const uint8_t *w = S + (size_t)(r - c0) * sst;
+            tilef(ks, 1, T, &w, x, i0, i1, false, acc + (r - c0));
         }
     }
     for (int64_t r = c0; r < c1; r++)
         for (int t = 0; t < T; t++) Y[t * ldy + r] = finishf(kind, W + (size_t)r * w_stride, x[t], kmain, k, acc[r - c0][t]);
 }
 
-/* Rows per chunk: at most 64, and at most ~512 KB of weights (they stay in L2 while the token
- * groups pass). */
-static int64_t chunk_rows(size_t w_stride)
+/* Rows per chunk: at most CR, and at most ~1 MB staged (they stay in L2 while the token groups
+ * pass; a 2 MB L2 also holds the activation blocks). */
+#define CR 128
+static int64_t chunk_rows(size_t sst)
 {
-    int64_t n = (int64_t)(524288 / (w_stride ? w_stride : 1));
-    return n < RF ? RF : n > 64 ? 64 : n / RF * RF;
+    int64_t n = (int64_t)(1048576 / sst);
+    return n < RF ? RF : n > CR ? CR : n / RF * RF;
+}
+
+/* Copies rows [c0, c1), inputs [0, kmain), into S (sst bytes apart), F16 widened to F32: one
+ * sequential read of the rows, which the hardware prefetchers follow. */
+static void stage_rows(int kind, const uint8_t *W, size_t w_stride, int64_t c0, int64_t c1, int64_t kmain, uint8_t *S,
+                       size_t sst)
+{
+    for (int64_t r = c0; r < c1; r++) {
+        const uint8_t *w = W + (size_t)r * w_stride;
+        uint8_t *d = S + (size_t)(r - c0) * sst;
+        if (kind == F_F16)
+            for (int64_t i = 0; i < kmain; i += 16)
+                _mm512_store_ps((float *)d + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i))));
+        else memcpy(d, w, (size_t)kmain * (kind == F_F32 ? 4 : 2));
+    }
 }
 
 INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, int64_t nt,
@@ -663,40 +683,44 @@ INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t
             const uint8_t *w[4];
             __m512 acc[4][TF] = {{_mm512_setzero_ps()}, {_mm512_setzero_ps()}, {_mm512_setzero_ps()}, {_mm512_setzero_ps()}};
             UNROLL for (int q4 = 0; q4 < 4; q4++) w[q4] = w8 + (size_t)(r0 + q4 * q + i) * w_stride;
-            tilef(kind, 4, 1, w, &x, 0, kmain, acc);
+            tilef(kind, 4, 1, w, &x, 0, kmain, true, acc);
             UNROLL for (int q4 = 0; q4 < 4; q4++) Y[r0 + q4 * q + i] = finishf(kind, w[q4], x, kmain, k, acc[q4][0]);
         }
         for (int64_t r = r0 + 4 * q; r < r1; r++) {
             const uint8_t *w = w8 + (size_t)r * w_stride;
             __m512 acc[1][TF] = {{_mm512_setzero_ps()}};
-            tilef(kind, 1, 1, &w, &x, 0, kmain, acc);
+            tilef(kind, 1, 1, &w, &x, 0, kmain, true, acc);
             Y[r] = finishf(kind, w, x, kmain, k, acc[0][0]);
         }
         free(xf);
         return;
     }
-    /* prefilling: row chunks in L2; in each, token groups of TF over blocks of KC inputs */
-    __m512 (*acc)[TF] = aligned_alloc(64, (size_t)64 * sizeof *acc);
-    if (!acc) {
-        free(xf);
+    /* prefilling: row chunks staged in L2; in each, token groups of TF over blocks of KC inputs */
+    const size_t sst = ((size_t)kmain * (kind == F_BF16 ? 2 : 4) + 63) / 64 * 64;
+    const int64_t chunk = chunk_rows(sst ? sst : 64);
+    __m512 (*acc)[TF] = aligned_alloc(64, (size_t)chunk * sizeof *acc);
+    uint8_t *S = aligned_alloc(64, (size_t)chunk * (sst ? sst : 64));
+    if (!acc || !S) {
+        free(acc), free(S), free(xf);
         fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
         return;
     }
-    const int64_t chunk = chunk_rows(w_stride);
     for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
         int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
+        stage_rows(kind, w8, w_stride, c0, c1, kmain, S, sst);
         for (int64_t t0 = 0; t0 < nt; t0 += TF) {
             int T = nt - t0 < TF ? (int)(nt - t0) : TF;
             const void *x[TF] = {0};
             UNROLL for (int t = 0; t < T; t++) x[t] = xb + (size_t)(t0 + t) * xs;
             switch (T) { /* a constant T per call keeps the accumulators in registers */
-#define ROWSF_T(n) case n: rowsf(kind, n < TF ? n : TF, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc); break;
+#define ROWSF_T(n) case n: rowsf(kind, n < TF ? n : TF, S, sst, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc); break;
             ROWSF_T(1) ROWSF_T(2) ROWSF_T(3) ROWSF_T(4) ROWSF_T(5)
 #undef ROWSF_T
-            default: rowsf(kind, TF, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc); break;
+            default: rowsf(kind, TF, S, sst, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc); break;
             }
         }
     }
+    free(S);
     free(acc);
     free(xf);
 }
