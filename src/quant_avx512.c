@@ -570,12 +570,12 @@ INLINE void tilef(int kind, int R, int T, const uint8_t *const *wr, const void *
                   bool stream, __m512 (*acc)[TF])
 {
     const int64_t st = stepf(kind), wb = kind == F_F32 ? 4 : 2;
-    __m512 a[RF][TF];
+    __m512 a[RF > 4 ? RF : 4][TF];
     UNROLL for (int r = 0; r < R; r++) {
         UNROLL for (int t = 0; t < T; t++) a[r][t] = acc[r][t];
     }
     for (int64_t i = i0; i < i1; i += st) {
-        __m512 wv[RF];
+        __m512 wv[RF > 4 ? RF : 4];
         UNROLL for (int r = 0; r < R; r++) {
             if (stream && ((i * wb) & 127) == 0) pf(wr[r] + i * wb, 128);
             wv[r] = loadw(kind, wr[r], i);
