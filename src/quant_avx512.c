@@ -8,19 +8,24 @@
  * prefilling, the offset term as one float FMA per super-block. The 32-wide types and the float
  * types have 512-bit kernels:
  *
- * 32-wide types. Per call, each group of up to TBP = 8 tokens (1 when decoding) is repacked once:
- * the int8 values of each pair of activation blocks are laid out to match how a pair of weight blocks unpacks into one
- * 64-byte vector, the block scales are converted to float, and the offset of the weight levels
- * (-8 for Q4_0, -16 for Q5_0, -128 for Q8_0 and IQ4_NL, whose signed values are stored as u8 + 128)
- * is precomputed as -offset * (sums of 4 activations), the initial value of VPDPBUSD. So one
- * VPDPBUSD gives the exact integer dot products of two blocks in 16 int32 lanes. Weight scales are
- * read 16 blocks at a time (two word permutes for 18-byte blocks, else a gather) and multiplied by the activation scales in one vector; a permute
- * spreads them over the lanes; one FMA per block pair accumulates. An odd last block goes through
- * the 256-bit kernel. Integers are exact; the float sums differ in order from the other paths.
+ * 32-wide types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL): blocks across lanes. A group of 16 blocks of a
+ * weight row is transposed into 8 vectors, vector i holding values 4i..4i+3 of block b in int32
+ * lane b (gathers; nibbles split, 5th bits merged, IQ4_NL looked up, all as u8 levels); each token's
+ * Q8_0/Q8_1 row is transposed the same way once per call, with -offset * (block sum) per lane as the
+ * starting value of the sums. 8 VPDPBUSD then leave each block's exact integer dot product in its
+ * own lane, and one VCVTDQ2PS + one FMA (16 weight scales x 16 activation scales) add 16 blocks to
+ * the output's accumulator: about 11 instructions per 512 multiply-adds against 32 for one block
+ * pair per VPDPBUSD (the layout before this one). Prefill transposes each chunk of rows once for all tokens (the chunk stays in
+ * L2) and runs tiles of 3 rows x 4 tokens; decode transposes each group as it streams by, 4 rows
+ * from 4 parts of the matrix at a time.
  *
- * Float types. F16 activations are widened to f32 once per token group (exact); weights
- * are converted 16 at a time (F16) or multiplied pairwise with VDPBF16PS (BF16, whose activations
- * are BF16 by definition of the format pairing). */
+ * Float types. One 16-lane accumulator per output, one FMA (F32, F16 widened exactly) or VDPBF16PS
+ * (BF16 against BF16 activations) per 16 (32) inputs, lanes summed at the end, the k % 16 tail in
+ * scalar order. Prefill stages chunks of rows in L2 (F16 widened once) and runs tiles of 4 rows x 6
+ * tokens over blocks of 512 inputs whose activations stay in L1.
+ *
+ * Each output gets the same instructions whatever the tile, the row range, the thread split or
+ * the number of tokens: decode and prefill, one device and several, give the same bits. */
 #define SIMD_VNNI 1
 #include "quant_simd.inc"
 
