@@ -119,6 +119,42 @@ static inline const float *kv_row(const yk_attn_args *a, const void *cache, uint
     return tmp;
 }
 
+/* 4 floats as one value of GCC's generic vector type (an SSE register on baseline x86-64). */
+typedef float v4f __attribute__((vector_size(16)));
+
+static inline v4f load4(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* a . b with 8 partial sums (two vectors), combined in a fixed order, then the tail. */
+static float dot8(const float *a, const float *b, uint32_t n)
+{
+    v4f s0 = {0}, s1 = {0};
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 += load4(a + i) * load4(b + i);
+        s1 += load4(a + i + 4) * load4(b + i + 4);
+    }
+    v4f t = s0 + s1;
+    float s = (t[0] + t[2]) + (t[1] + t[3]);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* o += p * v, 4 at a time, then the tail. */
+static void axpy4(float *o, float p, const float *v, uint32_t n)
+{
+    uint32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        v4f r = load4(o + i) + p * load4(v + i);
+        memcpy(o + i, &r, sizeof r);
+    }
+    for (; i < n; i++) o[i] += p * v[i];
+}
+
 static void attn_task(void *ctx, int ith, int nth)
 {
     const attn_job *job = ctx;
@@ -136,9 +172,7 @@ static void attn_task(void *ctx, int ith, int nth)
         float mx = -INFINITY;
         for (uint32_t j = 0; j <= pos; j++) {
             const float *kj = kv_row(a, a->kcache, kvh, j, tmp);
-            float s = 0;
-            for (uint32_t i = 0; i < hd; i++) s += q[i] * kj[i];
-            scores[j] = s * scale;
+            scores[j] = dot8(q, kj, hd) * scale;
             if (scores[j] > mx) mx = scores[j];
         }
         double sum = 0;
@@ -153,7 +187,7 @@ static void attn_task(void *ctx, int ith, int nth)
         for (uint32_t j = 0; j <= pos; j++) {
             float p = scores[j] * inv;
             const float *vj = kv_row(a, a->vcache, kvh, j, tmp);
-            for (uint32_t i = 0; i < hd; i++) o[i] += p * vj[i];
+            axpy4(o, p, vj, hd);
         }
     }
 }
