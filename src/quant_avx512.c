@@ -299,8 +299,9 @@ MM32(iq4_nl, W_IQ4, blk_iq4_nl, 2, 0, 128, blk_q8_0, 2)
 /* The scaled integer sums of a super-block, 64 values per VPMADDUBSW + VPDPWSSD: a 64-byte chunk
  * of weights is made from 32 bytes broadcast to both halves and shifted per half (VPSRLVW), so the
  * activations are used in their own order; sub-block scales are spread over the int16 lanes by
- * VPERMW. The offset term (Q4_K, Q5_K: the mins; Q6_K: the levels' +32) is a float product u * v of
- * a row factor u and a token factor v prepared once per token group (see prep_k). */
+ * VPERMW. Q6_K's levels are stored + 32: -32 * scale_i * bsums[i] joins the integer sums (one more
+ * VPMADDWD). The mins of Q4_K and Q5_K take a float product u * v of a row factor u and a token
+ * factor v prepared once per token group (see prep_k). */
 
 /* int16 lane -> scale index maps: Q4_K/Q5_K chunk j (sub-blocks 2j, 2j+1: 16 lanes each) and
  * Q6_K chunk c (sub-blocks 4c .. 4c+3: 8 lanes each). */
@@ -334,10 +335,12 @@ static inline __m512i bcast256(const uint8_t *p)
 #define KCHUNK 262144 /* bytes of weight rows per chunk, kept in L2 while all token groups pass */
 
 /* One super-block of one weight row, unpacked: 4 chunks of 64 levels (u8) in activation order,
- * their scales per int16 lane, d, and u, the row's factors of the offset term (see prep_k). */
+ * their scales per int16 lane, d, and the offset term's row factors: u (Q4_K, Q5_K: see prep_k),
+ * off (Q6_K). */
 typedef struct {
     __m512i q[4], sv[4];
     __m512 d, u;
+    __m512i off; /* Q6_K: -32 * scale_i as int16 in lanes i < 16, 0 above */
 } kw;
 
 /* Q4_K (q5 = false) and Q5_K (q5 = true); u = -dmin * m_j in lanes j < 8, 0 above. */
@@ -364,16 +367,16 @@ INLINE void unpack_k4(bool q5, const uint8_t *blk, kw *w)
         w->sv[j] = _mm512_permutexvar_epi16(_mm512_load_si512(perm_k4[j]), s16);
     }
     w->d = _mm512_set1_ps(f16s(dh));
+    w->off = _mm512_setzero_si512();
     w->u = _mm512_mul_ps(_mm512_set1_ps(-f16s(mh)), _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn))));
 }
 
 /* Q6_K: per 128-value half, 64 bytes of ql give chunks (low nibbles: values 0..63, high: 64..127)
- * in activation order; the two high bits come from qh broadcast and shifted per half. The levels
- * are stored + 32: u = -32 * d * scale_i (16 lanes). */
+ * in activation order; the two high bits come from qh broadcast and shifted per half. */
 INLINE void unpack_q6(const blk_q6_K *b, kw *w)
 {
-    __m128i s8 = _mm_loadu_si128((const __m128i *)b->scales);
-    __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(s8));
+    __m256i s16y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    __m512i s16 = _mm512_castsi256_si512(s16y);
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     /* bits 2p, 2p+1 of qh[l] -> bits 4, 5: p = 0 | 1 (low chunk) shift left 4 | 2, p = 2 | 3
      * (high chunk) shift right 0 | 2 (per 16-bit lane, never across the byte that holds them) */
@@ -388,31 +391,27 @@ INLINE void unpack_q6(const blk_q6_K *b, kw *w)
         w->q[2 * hf + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(h, down), m30));
     }
     UNROLL for (int c = 0; c < 4; c++) w->sv[c] = _mm512_permutexvar_epi16(_mm512_load_si512(perm_k6[c]), s16);
-    float d = f16s(b->d);
-    w->d = _mm512_set1_ps(d);
-    w->u = _mm512_mul_ps(_mm512_set1_ps(-32.0f * d), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)));
+    w->d = _mm512_set1_ps(f16s(b->d));
+    w->u = _mm512_setzero_ps();
+    w->off = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(s16y, 5)));
 }
 
-/* The token's factors v of the offset term, per super-block, so that the term is one FMA u * v
- * per (row, token, super-block): Q4_K, Q5_K: xd * (bsums[2j] + bsums[2j+1]), 8 floats;
- * Q6_K: xd * bsums[i], 16 floats. */
-static void prep_k(bool q6, const uint8_t *x, int64_t nsb, float *v)
+/* Q4_K, Q5_K: the token's factors v of the mins term, 8 floats per super-block (xd * (bsums[2j] +
+ * bsums[2j+1])), so that the term is one FMA u * v per (row, token, super-block). */
+static void prep_k(const uint8_t *x, int64_t nsb, float *v)
 {
     const blk_q8_K *xb = (const blk_q8_K *)x;
     for (int64_t i = 0; i < nsb; i++) {
         __m256i bs = _mm256_loadu_si256((const __m256i *)xb[i].bsums);
-        if (q6)
-            _mm512_storeu_ps(v + 16 * i, _mm512_mul_ps(_mm512_set1_ps(xb[i].d), _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(bs))));
-        else
-            _mm256_storeu_ps(v + 8 * i, _mm256_mul_ps(_mm256_set1_ps(xb[i].d), _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)))));
+        _mm256_storeu_ps(v + 8 * i, _mm256_mul_ps(_mm256_set1_ps(xb[i].d), _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)))));
     }
 }
 
 _Static_assert(KT == 8, "mm_k's switch covers T = 1 .. 7, then KT");
 
 /* R rows x T tokens (R <= KR_MAX, T <= KT). Per (row, token, super-block): 4 x (VPMADDUBSW +
- * VPDPWSSD) give the scaled integer sums in 16 int32 lanes, then acc += (d * xd) * sums and
- * acc += u * v; out = the sum of acc's lanes. The same instructions for each output whatever R, T. */
+ * VPDPWSSD) give the scaled integer sums in 16 int32 lanes (Q6_K: + the offset term), then
+ * acc += (d * xd) * sums and (Q4_K, Q5_K) acc += u * v; out = the sum of acc's lanes. The same instructions for each output whatever R, T. */
 INLINE void tile_k(int kind, const uint8_t *const *wr, int R, const uint8_t *const *x, const float *const *v, int T,
                    int64_t nsb, float (*out)[KT])
 {
@@ -434,15 +433,16 @@ INLINE void tile_k(int kind, const uint8_t *const *wr, int R, const uint8_t *con
             /* integer sums (exact, so their order is free), the tokens' chains interleaved */
             __m512i isum[KT];
             UNROLL for (int t = 0; t < T; t++)
-                isum[t] = _mm512_madd_epi16(_mm512_maddubs_epi16(w.q[0], _mm512_loadu_si512(xb[t]->qs)), w.sv[0]);
+                isum[t] = q6 ? _mm512_dpwssd_epi32(_mm512_madd_epi16(_mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)xb[t]->bsums)), w.off),
+                                                   _mm512_maddubs_epi16(w.q[0], _mm512_loadu_si512(xb[t]->qs)), w.sv[0])
+                             : _mm512_madd_epi16(_mm512_maddubs_epi16(w.q[0], _mm512_loadu_si512(xb[t]->qs)), w.sv[0]);
             UNROLL for (int j = 1; j < 4; j++) {
                 UNROLL for (int t = 0; t < T; t++)
                     isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(w.q[j], _mm512_loadu_si512(xb[t]->qs + 64 * j)), w.sv[j]);
             }
             UNROLL for (int t = 0; t < T; t++) {
-                __m512 vt = q6 ? _mm512_loadu_ps(v[t] + 16 * i) : _mm512_maskz_loadu_ps(0x00FF, v[t] + 8 * i);
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(w.d, _mm512_set1_ps(xb[t]->d)), acc[r][t]);
-                acc[r][t] = _mm512_fmadd_ps(w.u, vt, acc[r][t]);
+                if (!q6) acc[r][t] = _mm512_fmadd_ps(w.u, _mm512_maskz_loadu_ps(0x00FF, v[t] + 8 * i), acc[r][t]);
             }
         }
     }
@@ -458,10 +458,10 @@ INLINE void mm_k(int kind, const void *W, size_t w_stride, const void *Xq, size_
 {
     const bool q6 = kind == YK_TYPE_Q6_K;
     const int64_t nsb = k / QKK;
-    const size_t vn = (size_t)nsb * (q6 ? 16 : 8); /* floats of v per token */
+    const size_t vn = (size_t)nsb * 8; /* floats of v per token (Q4_K, Q5_K) */
     const int tb = nt == 1 ? 1 : KT;
-    float *vbuf = aligned_alloc(64, (vn * sizeof(float) * (size_t)tb + 127) / 64 * 64);
-    if (!vbuf) { /* no memory for v: the 256-bit kernel needs none */
+    float *vbuf = q6 ? NULL : aligned_alloc(64, (vn * sizeof(float) * (size_t)tb + 127) / 64 * 64);
+    if (!q6 && !vbuf) { /* no memory for v: the 256-bit kernel needs none */
         fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
         return;
     }
@@ -471,7 +471,7 @@ INLINE void mm_k(int kind, const void *W, size_t w_stride, const void *Xq, size_
     const uint8_t *w[KR_MAX];
     if (nt == 1) { /* decoding: 4 rows at a time from 4 parts of the range (see ROW_LOOP) */
         x[0] = Xq;
-        prep_k(q6, x[0], nsb, vbuf);
+        if (!q6) prep_k(x[0], nsb, vbuf);
         v[0] = vbuf;
         int64_t q = (r1 - r0) / 4;
         for (int64_t i = 0; i < q; i++) {
@@ -494,8 +494,10 @@ INLINE void mm_k(int kind, const void *W, size_t w_stride, const void *Xq, size_
             int T = nt - t0 < KT ? (int)(nt - t0) : KT;
             for (int t = 0; t < T; t++) {
                 x[t] = (const uint8_t *)Xq + (size_t)(t0 + t) * x_stride;
-                prep_k(q6, x[t], nsb, vbuf + (size_t)t * vn);
-                v[t] = vbuf + (size_t)t * vn;
+                if (!q6) {
+                    prep_k(x[t], nsb, vbuf + (size_t)t * vn);
+                    v[t] = vbuf + (size_t)t * vn;
+                }
             }
             for (int64_t r = c0; r < c1;) {
                 int R = c1 - r >= KR ? KR : 1;
