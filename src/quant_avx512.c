@@ -300,8 +300,8 @@ MM32(iq4_nl, W_IQ4, blk_iq4_nl, 2, 0, 128, blk_q8_0, 2)
  * of weights is made from 32 bytes broadcast to both halves and shifted per half (VPSRLVW), so the
  * activations are used in their own order; sub-block scales are spread over the int16 lanes by
  * VPERMW. Q6_K's levels are stored + 32: -32 * scale_i * bsums[i] joins the integer sums (one more
- * VPMADDWD). The mins of Q4_K and Q5_K take a float product u * v of a row factor u and a token
- * factor v prepared once per token group (see prep_k). */
+ * VPMADDWD). The mins of Q4_K and Q5_K are a float dot product of row factors u, stored while the
+ * row's super-blocks pass, with token factors v prepared once per token group (see prep_k). */
 
 /* int16 lane -> scale index maps: Q4_K/Q5_K chunk j (sub-blocks 2j, 2j+1: 16 lanes each) and
  * Q6_K chunk c (sub-blocks 4c .. 4c+3: 8 lanes each). */
@@ -335,16 +335,15 @@ static inline __m512i bcast256(const uint8_t *p)
 #define KCHUNK 262144 /* bytes of weight rows per chunk, kept in L2 while all token groups pass */
 
 /* One super-block of one weight row, unpacked: 4 chunks of 64 levels (u8) in activation order,
- * their scales per int16 lane, d, and the offset term's row factors: u (Q4_K, Q5_K: see prep_k),
- * off (Q6_K). */
+ * their scales per int16 lane, d, and (Q6_K) the offset's factors. */
 typedef struct {
     __m512i q[4], sv[4];
-    __m512 d, u;
+    __m512 d;
     __m512i off; /* Q6_K: -32 * scale_i as int16 in lanes i < 16, 0 above */
 } kw;
 
-/* Q4_K (q5 = false) and Q5_K (q5 = true); u = -dmin * m_j in lanes j < 8, 0 above. */
-INLINE void unpack_k4(bool q5, const uint8_t *blk, kw *w)
+/* Q4_K (q5 = false) and Q5_K (q5 = true); u[j] = -dmin * m_j (8 floats). */
+INLINE void unpack_k4(bool q5, const uint8_t *blk, kw *w, float *u)
 {
     const uint8_t *scales = blk + 4, *qh = blk + 16, *qs = blk + (q5 ? 48 : 16);
     uint16_t dh, mh;
@@ -368,7 +367,7 @@ INLINE void unpack_k4(bool q5, const uint8_t *blk, kw *w)
     }
     w->d = _mm512_set1_ps(f16s(dh));
     w->off = _mm512_setzero_si512();
-    w->u = _mm512_mul_ps(_mm512_set1_ps(-f16s(mh)), _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn))));
+    _mm256_storeu_ps(u, _mm256_mul_ps(_mm256_set1_ps(-f16s(mh)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)))));
 }
 
 /* Q6_K: per 128-value half, 64 bytes of ql give chunks (low nibbles: values 0..63, high: 64..127)
@@ -392,12 +391,11 @@ INLINE void unpack_q6(const blk_q6_K *b, kw *w)
     }
     UNROLL for (int c = 0; c < 4; c++) w->sv[c] = _mm512_permutexvar_epi16(_mm512_load_si512(perm_k6[c]), s16);
     w->d = _mm512_set1_ps(f16s(b->d));
-    w->u = _mm512_setzero_ps();
     w->off = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(s16y, 5)));
 }
 
 /* Q4_K, Q5_K: the token's factors v of the mins term, 8 floats per super-block (xd * (bsums[2j] +
- * bsums[2j+1])), so that the term is one FMA u * v per (row, token, super-block). */
+ * bsums[2j+1])); with the row's u[j] = -dmin * m_j, the term is the dot product of u and v. */
 static void prep_k(const uint8_t *x, int64_t nsb, float *v)
 {
     const blk_q8_K *xb = (const blk_q8_K *)x;
@@ -411,9 +409,11 @@ _Static_assert(KT == 8, "mm_k's switch covers T = 1 .. 7, then KT");
 
 /* R rows x T tokens (R <= KR_MAX, T <= KT). Per (row, token, super-block): 4 x (VPMADDUBSW +
  * VPDPWSSD) give the scaled integer sums in 16 int32 lanes (Q6_K: + the offset term), then
- * acc += (d * xd) * sums and (Q4_K, Q5_K) acc += u * v; out = the sum of acc's lanes. The same instructions for each output whatever R, T. */
+ * acc += (d * xd) * sums; after the last super-block (Q4_K, Q5_K) acc += u * v, 16 floats at a
+ * time (ubuf: u of the R rows, nsb * 8 floats each); out = the sum of acc's lanes. The same
+ * instructions for each output whatever R, T. */
 INLINE void tile_k(int kind, const uint8_t *const *wr, int R, const uint8_t *const *x, const float *const *v, int T,
-                   int64_t nsb, float (*out)[KT])
+                   int64_t nsb, float *ubuf, float (*out)[KT])
 {
     const bool q6 = kind == YK_TYPE_Q6_K;
     const size_t sbb = q6 ? sizeof(blk_q6_K) : kind == YK_TYPE_Q5_K ? sizeof(blk_q5_K) : sizeof(blk_q4_K);
@@ -429,7 +429,7 @@ INLINE void tile_k(int kind, const uint8_t *const *wr, int R, const uint8_t *con
             kw w;
             pf(blk, sbb);
             if (q6) unpack_q6((const blk_q6_K *)blk, &w);
-            else unpack_k4(kind == YK_TYPE_Q5_K, blk, &w);
+            else unpack_k4(kind == YK_TYPE_Q5_K, blk, &w, ubuf + (size_t)(r * nsb + i) * 8);
             /* integer sums (exact, so their order is free), the tokens' chains interleaved */
             __m512i isum[KT];
             UNROLL for (int t = 0; t < T; t++)
@@ -442,7 +442,17 @@ INLINE void tile_k(int kind, const uint8_t *const *wr, int R, const uint8_t *con
             }
             UNROLL for (int t = 0; t < T; t++) {
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(w.d, _mm512_set1_ps(xb[t]->d)), acc[r][t]);
-                if (!q6) acc[r][t] = _mm512_fmadd_ps(w.u, _mm512_maskz_loadu_ps(0x00FF, v[t] + 8 * i), acc[r][t]);
+            }
+        }
+    }
+    if (!q6) { /* the mins: acc += u * v, 16 floats (2 super-blocks) at a time */
+        for (int64_t e = 0; e < 8 * nsb; e += 16) {
+            const __mmask16 m = 8 * nsb - e >= 16 ? 0xFFFF : 0x00FF;
+            __m512 u[KR_MAX];
+            UNROLL for (int r = 0; r < R; r++) u[r] = _mm512_maskz_loadu_ps(m, ubuf + (size_t)r * nsb * 8 + e);
+            UNROLL for (int t = 0; t < T; t++) {
+                __m512 vt = _mm512_maskz_loadu_ps(m, v[t] + e);
+                UNROLL for (int r = 0; r < R; r++) acc[r][t] = _mm512_fmadd_ps(u[r], vt, acc[r][t]);
             }
         }
     }
@@ -460,7 +470,9 @@ INLINE void mm_k(int kind, const void *W, size_t w_stride, const void *Xq, size_
     const int64_t nsb = k / QKK;
     const size_t vn = (size_t)nsb * 8; /* floats of v per token (Q4_K, Q5_K) */
     const int tb = nt == 1 ? 1 : KT;
-    float *vbuf = q6 ? NULL : aligned_alloc(64, (vn * sizeof(float) * (size_t)tb + 127) / 64 * 64);
+    /* v of tb tokens, then u of KR_MAX rows */
+    float *vbuf = q6 ? NULL : aligned_alloc(64, (vn * sizeof(float) * ((size_t)tb + KR_MAX) + 127) / 64 * 64);
+    float *ubuf = q6 ? NULL : vbuf + vn * (size_t)tb;
     if (!q6 && !vbuf) { /* no memory for v: the 256-bit kernel needs none */
         fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
         return;
@@ -476,12 +488,12 @@ INLINE void mm_k(int kind, const void *W, size_t w_stride, const void *Xq, size_
         int64_t q = (r1 - r0) / 4;
         for (int64_t i = 0; i < q; i++) {
             UNROLL for (int rr = 0; rr < 4; rr++) w[rr] = (const uint8_t *)W + (size_t)(r0 + rr * q + i) * w_stride;
-            tile_k(kind, w, 4, x, v, 1, nsb, out);
+            tile_k(kind, w, 4, x, v, 1, nsb, ubuf, out);
             UNROLL for (int rr = 0; rr < 4; rr++) Y[r0 + rr * q + i] = out[rr][0];
         }
         for (int64_t r = r0 + 4 * q; r < r1; r++) {
             w[0] = (const uint8_t *)W + (size_t)r * w_stride;
-            tile_k(kind, w, 1, x, v, 1, nsb, out);
+            tile_k(kind, w, 1, x, v, 1, nsb, ubuf, out);
             Y[r] = out[0][0];
         }
         free(vbuf);
@@ -503,11 +515,11 @@ INLINE void mm_k(int kind, const void *W, size_t w_stride, const void *Xq, size_
                 int R = c1 - r >= KR ? KR : 1;
                 UNROLL for (int rr = 0; rr < KR; rr++) w[rr] = (const uint8_t *)W + (size_t)(r + (rr < R ? rr : 0)) * w_stride;
                 /* constant R and T per call keep the accumulators in registers */
-#define TILE_N(R_, n) case n: tile_k(kind, w, R_, x, v, n, nsb, out); break;
+#define TILE_N(R_, n) case n: tile_k(kind, w, R_, x, v, n, nsb, ubuf, out); break;
 #define TILE_T(R_)                                                                                    \
     switch (T) {                                                                                      \
     TILE_N(R_, 1) TILE_N(R_, 2) TILE_N(R_, 3) TILE_N(R_, 4) TILE_N(R_, 5) TILE_N(R_, 6) TILE_N(R_, 7)  \
-    default: tile_k(kind, w, R_, x, v, KT, nsb, out); break;                                         \
+    default: tile_k(kind, w, R_, x, v, KT, nsb, ubuf, out); break;                                   \
     }
                 if (R == KR) TILE_T(KR) else TILE_T(1)
 #undef TILE_T
