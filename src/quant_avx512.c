@@ -5,7 +5,8 @@
  * Q2_K and Q3_K use the shared 256-bit kernels of quant_simd.inc (compiled here with VNNI); Q4_K,
  * Q5_K and Q6_K take 64 values per VPMADDUBSW + VPDPWSSD (32 weight bytes broadcast to both halves
  * and shifted per half, so the activations are used in place), in tiles of 2 rows x 8 tokens when
- * prefilling, the offset term as one float FMA per super-block. The 32-wide types and the float
+ * prefilling; Q6_K's +32 offset joins the integer sums, the mins of Q4_K and Q5_K are one float dot
+ * product per output after the super-blocks. The 32-wide types and the float
  * types have 512-bit kernels:
  *
  * 32-wide types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL): blocks across lanes. A group of 16 blocks of a
