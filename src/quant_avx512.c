@@ -32,6 +32,30 @@
 
 #include <stdlib.h>
 
+/* ---- prefill: the next chunk of rows ---------------------------------------------------------- */
+
+/* Prefill works on chunks of rows that are first read in one pass (staged or transposed) and then
+ * reused from L2 by every token group. While a chunk is computed, the next chunk's rows are
+ * prefetched into L2 a few lines per tile, so that its pass finds them there instead of waiting
+ * on memory. */
+typedef struct {
+    const uint8_t *p, *end;
+    size_t step; /* bytes per tile */
+} ahead_pf;
+
+static inline ahead_pf ahead_of(const uint8_t *W, size_t w_stride, int64_t c1, int64_t c2, int64_t tiles)
+{
+    size_t bytes = (size_t)(c2 - c1) * w_stride;
+    ahead_pf a = {W + (size_t)c1 * w_stride, W + (size_t)c2 * w_stride, 0};
+    a.step = (bytes / (size_t)(tiles > 0 ? tiles : 1) + 64) / 64 * 64;
+    return a;
+}
+
+static inline void ahead_next(ahead_pf *a)
+{
+    for (size_t o = 0; o < a->step && a->p < a->end; o += 64, a->p += 64) _mm_prefetch((const char *)a->p, _MM_HINT_T1);
+}
+
 /* ---- 32-wide types: blocks across lanes ------------------------------------------------------- */
 
 /* A group is 16 consecutive blocks of a row. Transposed, it is 8 vectors: vector i holds, in int32
@@ -183,7 +207,7 @@ INLINE void tile_group(const kind32 *kd, int R, int T, const uint8_t *const *w, 
 /* Tiles of R32 rows x T tokens over rows [c0, c1) whose transposed groups are in wt (ng groups per
  * row, row c0 first); packed tokens pk; outputs to Y[t * ldy + r]. */
 INLINE void rows32(const kind32 *kd, int T, const uint8_t *wt, int64_t ng, int64_t c0, int64_t c1,
-                   const uint8_t *const *pk, float *Y, int64_t ldy)
+                   const uint8_t *const *pk, float *Y, int64_t ldy, ahead_pf *next)
 {
     const size_t wrow = (size_t)ng * WG_BYTES;
     for (int64_t r = c0; r < c1; r += R32) {
@@ -196,6 +220,7 @@ INLINE void rows32(const kind32 *kd, int T, const uint8_t *wt, int64_t ng, int64
             const uint8_t *w[R32], *x[8];
             UNROLL for (int q = 0; q < R32; q++) w[q] = wt + (size_t)(r - c0 + (q < R ? q : 0)) * wrow + (size_t)g * WG_BYTES;
             UNROLL for (int t = 0; t < T; t++) x[t] = pk[t] + (size_t)g * XG_BYTES;
+            if ((g & 7) == 0) ahead_next(next);
             if (R == R32) tile_group(kd, R32, T, w, x, acc);
             else
                 for (int q = 0; q < R; q++) tile_group(kd, 1, T, w + q, x, acc + q);
@@ -266,15 +291,17 @@ INLINE void mm32(const kind32 *kd, size_t xbb, size_t xq, const void *W, size_t 
                 int nblk = nb - g * GB < GB ? (int)(nb - g * GB) : GB;
                 weight_group(kd, w8 + (size_t)r * w_stride + (size_t)(g * GB) * kd->bb, nblk, wt + (size_t)(r - c0) * wrow + (size_t)g * WG_BYTES);
             }
+        ahead_pf next = ahead_of(w8, w_stride, c1, c1 + chunk < r1 ? c1 + chunk : r1,
+                                 (nt + T32 - 1) / T32 * ((c1 - c0 + R32 - 1) / R32) * ((ng + 7) / 8));
         for (int64_t t0 = 0; t0 < nt; t0 += T32) {
             int T = nt - t0 < T32 ? (int)(nt - t0) : T32;
             const uint8_t *x[T32] = {0};
             UNROLL for (int t = 0; t < T; t++) x[t] = pk + (size_t)(t0 + t) * xtok;
             switch (T) { /* a constant T per call keeps the sums and accumulators in registers */
-#define ROWS32_T(n) case n: rows32(kd, n < T32 ? n : T32, wt, ng, c0, c1, x, Y + t0 * ldy, ldy); break;
+#define ROWS32_T(n) case n: rows32(kd, n < T32 ? n : T32, wt, ng, c0, c1, x, Y + t0 * ldy, ldy, &next); break;
             ROWS32_T(1) ROWS32_T(2) ROWS32_T(3)
 #undef ROWS32_T
-            default: rows32(kd, T32, wt, ng, c0, c1, x, Y + t0 * ldy, ldy); break;
+            default: rows32(kd, T32, wt, ng, c0, c1, x, Y + t0 * ldy, ldy, &next); break;
             }
         }
     }
@@ -625,7 +652,7 @@ static inline float finishf(int kind, const uint8_t *w, const void *x, int64_t k
  * tiles read the rows staged in S (row c0 first, sst bytes apart, F16 widened to F32); the scalar
  * tails read W. */
 INLINE void rowsf(int kind, int T, const uint8_t *S, size_t sst, const uint8_t *W, size_t w_stride, int64_t c0,
-                  int64_t c1, const void *const *x, int64_t k, float *Y, int64_t ldy, __m512 (*acc)[TF])
+                  int64_t c1, const void *const *x, int64_t k, float *Y, int64_t ldy, __m512 (*acc)[TF], ahead_pf *next)
 {
     const int64_t kmain = k / stepf(kind) * stepf(kind);
     const int ks = kind == F_F16 ? F_F32 : kind;
@@ -638,6 +665,7 @@ INLINE void rowsf(int kind, int T, const uint8_t *S, size_t sst, const uint8_t *
         for (; r + RF <= c1; r += RF) {
             const uint8_t *w[RF];
             UNROLL for (int q = 0; q < RF; q++) w[q] = S + (size_t)(r - c0 + q) * sst;
+            ahead_next(next);
             tilef(ks, RF, T, w, x, i0, i1, false, acc + (r - c0));
         }
         for (; r < c1; r++) {
@@ -728,15 +756,17 @@ INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t
     for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
         int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
         stage_rows(kind, w8, w_stride, c0, c1, kmain, S, sst);
+        ahead_pf next = ahead_of(w8, w_stride, c1, c1 + chunk < r1 ? c1 + chunk : r1,
+                                 (nt + TF - 1) / TF * ((kmain + KC - 1) / KC) * ((c1 - c0 + RF - 1) / RF));
         for (int64_t t0 = 0; t0 < nt; t0 += TF) {
             int T = nt - t0 < TF ? (int)(nt - t0) : TF;
             const void *x[TF] = {0};
             UNROLL for (int t = 0; t < T; t++) x[t] = xb + (size_t)(t0 + t) * xs;
             switch (T) { /* a constant T per call keeps the accumulators in registers */
-#define ROWSF_T(n) case n: rowsf(kind, n < TF ? n : TF, S, sst, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc); break;
+#define ROWSF_T(n) case n: rowsf(kind, n < TF ? n : TF, S, sst, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc, &next); break;
             ROWSF_T(1) ROWSF_T(2) ROWSF_T(3) ROWSF_T(4) ROWSF_T(5)
 #undef ROWSF_T
-            default: rowsf(kind, TF, S, sst, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc); break;
+            default: rowsf(kind, TF, S, sst, w8, w_stride, c0, c1, x, k, Y + t0 * ldy, ldy, acc, &next); break;
             }
         }
     }
