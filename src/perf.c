@@ -334,9 +334,14 @@ static void stage_time(const yk_perf_model *m, const yk_perf_rig *rig, const yk_
         /* Decode: every sequence reads its own cache; prefill: the micro-batch reads the one cache once. */
         double kv_read = layers * yk_perf_kv_token_bytes(hp, lay->kv_heads[d], prof->kv_bytes) * past * (decode ? tokens : 1);
         double t_kv = kv_read / bw;
-        double flops = 2 * tokens * (x->params + x->params_exp * used) +
+        /* Compute: FLOPs at a fraction of the peak, except that with qmac > 0 the multiply-adds
+         * with quantised weights run at their own rate (integer dot products, e.g. VNNI on CPUs,
+         * reach more than the float peak). */
+        double qmac = f[YK_F_QMAC].value, qparams = qmac > 0 ? x->qread + x->qread_exp * used : 0;
+        double flops = 2 * tokens * (x->params + x->params_exp * used - qparams) +
                        4.0 * tokens * past * hp->head_dim * lay->q_heads[d] * layers;
-        double t_f = flops / (dev->tflops * 1e12 * f[YK_F_ETA_F].value);
+        double t_f = flops / (dev->tflops * 1e12 * f[YK_F_ETA_F].value) +
+                     (qmac > 0 ? tokens * qparams / (dev->units * qmac * 1e9) : 0);
         double t_mem = t_w + t_kv, t_dev = fmax(t_mem, t_f);
         busy_sum += t_dev + launch + ar;
         if (t_dev > worst) {

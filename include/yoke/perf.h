@@ -7,6 +7,7 @@
  *                   max over the stage's devices of
  *                     max(weight bytes / (bw x eta_bw), quantised weights / (units x qrate))
  *                     + KV-cache bytes / (bw x eta_bw),  or FLOPs / (peak x eta_f) when larger
+ *                       (+ multiply-adds with quantised weights / (units x qmac) where qmac > 0)
  *                   + layers x t_layer
  *                   + ar_per_layer x layers x (ar_scale x alpha(link, tp) + 2(tp-1)/tp x payload / link bw)
  *               + per hop (link latency + hop_us + payload / link bw)  + t_tok
