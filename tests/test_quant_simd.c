@@ -163,6 +163,8 @@ int main(int argc, char **argv)
         if (blk == 32) check_paths(&rng, t, 9, 96, 6, true);
         /* several row chunks, input blocks and token groups of the prefill tiles, with tails */
         check_paths(&rng, t, 150, blk == 1 ? 1100 : blk == 32 ? 1056 : 1280, 13, false);
+        /* long rows: several row chunks of every prefill kernel */
+        check_paths(&rng, t, 150, 8192, 7, false);
     }
 
     /* YK_SIMD forces each path (a lower one than the CPU's best, or the best itself). */
