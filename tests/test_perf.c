@@ -211,6 +211,37 @@ static void test_predict_hand(void)
           "%s", r.why);
 }
 
+/* qmac: prefill multiply-adds with quantised weights run at their own rate instead of as FLOPs. */
+static void test_qmac(void)
+{
+    yk_perf_model m;
+    yk_perf_tensor tt[2];
+    tiny_model(&m, tt);
+    for (int l = 0; l < 2; l++) tt[l].type = YK_TYPE_Q4_0; /* same bytes: only the compute path changes */
+    yk_profile p = tiny_profile();
+    yk_perf_work w = {.n_ctx = 100, .n_seq = 1, .n_prompt = 100, .n_past = 0};
+    yk_perf_rig rig;
+    yk_perf_layout lay;
+    yk_perf_result r;
+    yk_err err;
+    tiny_rig(&rig, 1);
+    CHECK(yk_perf_layout_make(&m, &rig, &p, 1, 1, NULL, &lay, &err) == YK_OK, "%s", err.msg);
+    /* qmac 0: as in test_predict_hand, the FLOPs (44 us) stay under the reads (88 us): 208 us. */
+    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK && near(r.prefill.total_s, 208e-6, 1e-9) &&
+              r.prefill.compute_s == 0,
+          "qmac 0 prefill: %g s", r.prefill.total_s);
+    /* qmac 0.1 G/s per unit x 10 units: 100 tokens x 2e6 quantised weights / 1e9 = 200 ms, plus the
+     * attention FLOPs 4 x 100 x 50 x 100 x 10 x 2 = 4e7 at 10 TFLOPS = 4 us; reads 88 us, so compute
+     * adds 200.004 ms - 88 us beyond them; step 200.004 ms + 20 us launches + 100 us fixed. */
+    p.f[YK_F_QMAC].value = 0.1;
+    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
+    CHECK(near(r.prefill.total_s, 200.004e-3 + 120e-6, 1e-9) && near(r.prefill.compute_s, 200.004e-3 - 88e-6, 1e-9),
+          "qmac prefill: %g s, compute %g s", r.prefill.total_s, r.prefill.compute_s);
+    /* Decode (1 token, nothing cached): 2 ms of quantised multiply-adds against 80 us of reads, plus
+     * 120 us of launches and fixed cost. */
+    CHECK(near(r.decode1.total_s, 2e-3 + 120e-6, 1e-9), "qmac decode: %g s", r.decode1.total_s);
+}
+
 static void test_layouts(void)
 {
     yk_hw_table t = table();
@@ -487,6 +518,7 @@ int main(void)
     test_building_blocks();
     test_preset_bytes();
     test_predict_hand();
+    test_qmac();
     test_layouts();
     test_golden_headers();
     test_fit();
