@@ -66,6 +66,7 @@ static inline void ahead_next(ahead_pf *a)
  * Q4_1 / Q5_1 add their min term (m * s, s the Q8_1 block sum) with a second FMA. The last group of
  * a row may be partial: its missing lanes are zero throughout. */
 #define GB 16                  /* blocks per group */
+#define AHEAD_GROUPS 8          /* prefill: groups per tile between two steps of the next-chunk prefetch */
 #define WG_BYTES (8 * 64 + 128) /* a transposed weight group: 8 vectors, 16 scales, 16 mins */
 #define XG_BYTES (8 * 64 + 192) /* a transposed activation group: 8 vectors, corrections, scales, sums */
 
@@ -80,6 +81,12 @@ typedef struct {
     int offset;
     bool nib, has_m;
 } kind32;
+
+/* Blocks in the group that starts at block b0 of a row of nb blocks (the last one may be partial). */
+static inline int group_blocks(int64_t nb, int64_t b0)
+{
+    return nb - b0 < GB ? (int)(nb - b0) : GB;
+}
 
 static inline __m512i lane_offsets(size_t bb)
 {
@@ -161,7 +168,7 @@ static void pack_token(const kind32 *kd, const uint8_t *xr, size_t xbb, size_t x
     const __m512i idx = lane_offsets(xbb), off = _mm512_set1_epi8((char)kd->offset);
     for (int64_t b0 = 0; b0 < nb; b0 += GB, dst += XG_BYTES) {
         const uint8_t *g = xr + (size_t)b0 * xbb;
-        const __mmask16 m = (__mmask16)((1u << (nb - b0 < GB ? nb - b0 : GB)) - 1);
+        const __mmask16 m = (__mmask16)((1u << group_blocks(nb, b0)) - 1);
         __m512i sum = _mm512_setzero_si512();
         for (int i = 0; i < 8; i++) {
             __m512i v = group_dwords(g, idx, m, xq + 4 * i);
@@ -220,7 +227,7 @@ INLINE void rows32(const kind32 *kd, int T, const uint8_t *wt, int64_t ng, int64
             const uint8_t *w[R32], *x[8];
             UNROLL for (int q = 0; q < R32; q++) w[q] = wt + (size_t)(r - c0 + (q < R ? q : 0)) * wrow + (size_t)g * WG_BYTES;
             UNROLL for (int t = 0; t < T; t++) x[t] = pk[t] + (size_t)g * XG_BYTES;
-            if ((g & 7) == 0) ahead_next(next);
+            if (g % AHEAD_GROUPS == 0) ahead_next(next);
             if (R == R32) tile_group(kd, R32, T, w, x, acc);
             else
                 for (int q = 0; q < R; q++) tile_group(kd, 1, T, w + q, x, acc + q);
@@ -228,6 +235,26 @@ INLINE void rows32(const kind32 *kd, int T, const uint8_t *wt, int64_t ng, int64
         for (int q = 0; q < R; q++)
             for (int t = 0; t < T; t++) Y[t * ldy + r + q] = _mm512_reduce_add_ps(acc[q][t]);
     }
+}
+
+/* Decoding: rows wr[0..R) against the one packed token pk, each group transposed into wt as the
+ * rows stream by (R = 4 rows from 4 parts of the range: 4 hardware-prefetch streams). */
+INLINE void decode32(const kind32 *kd, int R, const uint8_t *const *wr, const uint8_t *pk, int64_t nb, int64_t ng,
+                     uint8_t *wt, float *out)
+{
+    __m512 acc[4][8];
+    const uint8_t *w[4];
+    UNROLL for (int r = 0; r < R; r++) acc[r][0] = _mm512_setzero_ps(), w[r] = wt + (size_t)r * WG_BYTES;
+    for (int64_t g = 0; g < ng; g++) {
+        UNROLL for (int r = 0; r < R; r++) {
+            const uint8_t *wg = wr[r] + (size_t)(g * GB) * kd->bb;
+            pf(wg, GB * kd->bb);
+            weight_group(kd, wg, group_blocks(nb, g * GB), wt + (size_t)r * WG_BYTES);
+        }
+        const uint8_t *x = pk + (size_t)g * XG_BYTES;
+        tile_group(kd, R, 1, w, &x, acc);
+    }
+    UNROLL for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r][0]);
 }
 
 /* The product for a 32-wide type. */
@@ -249,36 +276,17 @@ INLINE void mm32(const kind32 *kd, size_t xbb, size_t xq, const void *W, size_t 
     for (int64_t t = 0; t < nt; t++) pack_token(kd, (const uint8_t *)Xq + (size_t)t * x_stride, xbb, xq, nb, pk + (size_t)t * xtok);
     const uint8_t *w8 = W;
     if (nt == 1) { /* decoding: 4 rows at a time from 4 parts of the range (see ROW_LOOP) */
-        const uint8_t *x = pk;
         int64_t q = (r1 - r0) / 4;
         for (int64_t i = 0; i < q; i++) {
-            __m512 acc[4][8];
-            const uint8_t *wr[4], *w[4];
-            UNROLL for (int rr = 0; rr < 4; rr++) {
-                wr[rr] = w8 + (size_t)(r0 + rr * q + i) * w_stride, w[rr] = wt + (size_t)rr * WG_BYTES;
-                acc[rr][0] = _mm512_setzero_ps();
-            }
-            for (int64_t g = 0; g < ng; g++) {
-                int nblk = nb - g * GB < GB ? (int)(nb - g * GB) : GB;
-                UNROLL for (int rr = 0; rr < 4; rr++) {
-                    const uint8_t *wg = wr[rr] + (size_t)(g * GB) * kd->bb;
-                    pf(wg, GB * kd->bb);
-                    weight_group(kd, wg, nblk, wt + (size_t)rr * WG_BYTES);
-                }
-                x = pk + (size_t)g * XG_BYTES;
-                tile_group(kd, 4, 1, w, &x, acc);
-            }
-            UNROLL for (int rr = 0; rr < 4; rr++) Y[r0 + rr * q + i] = _mm512_reduce_add_ps(acc[rr][0]);
+            const uint8_t *wr[4];
+            float out[4];
+            UNROLL for (int rr = 0; rr < 4; rr++) wr[rr] = w8 + (size_t)(r0 + rr * q + i) * w_stride;
+            decode32(kd, 4, wr, pk, nb, ng, wt, out);
+            UNROLL for (int rr = 0; rr < 4; rr++) Y[r0 + rr * q + i] = out[rr];
         }
         for (int64_t r = r0 + 4 * q; r < r1; r++) {
-            __m512 acc[1][8] = {{_mm512_setzero_ps()}};
-            for (int64_t g = 0; g < ng; g++) {
-                int nblk = nb - g * GB < GB ? (int)(nb - g * GB) : GB;
-                weight_group(kd, w8 + (size_t)r * w_stride + (size_t)(g * GB) * kd->bb, nblk, wt);
-                x = pk + (size_t)g * XG_BYTES;
-                tile_group(kd, 1, 1, (const uint8_t *const *)&wt, &x, acc);
-            }
-            Y[r] = _mm512_reduce_add_ps(acc[0][0]);
+            const uint8_t *wr = w8 + (size_t)r * w_stride;
+            decode32(kd, 1, &wr, pk, nb, ng, wt, Y + r);
         }
         free(pk), free(wt);
         return;
@@ -287,12 +295,11 @@ INLINE void mm32(const kind32 *kd, size_t xbb, size_t xq, const void *W, size_t 
     for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
         int64_t c1 = c0 + chunk < r1 ? c0 + chunk : r1;
         for (int64_t r = c0; r < c1; r++)
-            for (int64_t g = 0; g < ng; g++) {
-                int nblk = nb - g * GB < GB ? (int)(nb - g * GB) : GB;
-                weight_group(kd, w8 + (size_t)r * w_stride + (size_t)(g * GB) * kd->bb, nblk, wt + (size_t)(r - c0) * wrow + (size_t)g * WG_BYTES);
-            }
+            for (int64_t g = 0; g < ng; g++)
+                weight_group(kd, w8 + (size_t)r * w_stride + (size_t)(g * GB) * kd->bb, group_blocks(nb, g * GB),
+                             wt + (size_t)(r - c0) * wrow + (size_t)g * WG_BYTES);
         ahead_pf next = ahead_of(w8, w_stride, c1, c1 + chunk < r1 ? c1 + chunk : r1,
-                                 (nt + T32 - 1) / T32 * ((c1 - c0 + R32 - 1) / R32) * ((ng + 7) / 8));
+                                 (nt + T32 - 1) / T32 * ((c1 - c0 + R32 - 1) / R32) * ((ng + AHEAD_GROUPS - 1) / AHEAD_GROUPS));
         for (int64_t t0 = 0; t0 < nt; t0 += T32) {
             int T = nt - t0 < T32 ? (int)(nt - t0) : T32;
             const uint8_t *x[T32] = {0};
@@ -584,15 +591,9 @@ MMK(q6_K, YK_TYPE_Q6_K)
  * stay in L1, with the accumulators kept between blocks in a small buffer. */
 enum { F_F32, F_F16, F_BF16 };
 
-#ifndef RF
-#define RF 4    /* rows per tile */
-#endif
-#ifndef TF
+#define RF 4    /* rows per tile (and per decode step: 4 prefetch streams) */
 #define TF 6    /* tokens per tile: 24 accumulators + 4 weight vectors + 1 activation vector */
-#endif
-#ifndef KC
 #define KC 512  /* inputs per block: TF tokens x 512 x 4 bytes = 12 KB of activations in L1 */
-#endif
 
 static inline int64_t stepf(int kind) { return kind == F_BF16 ? 32 : 16; }
 
@@ -617,12 +618,12 @@ INLINE void tilef(int kind, int R, int T, const uint8_t *const *wr, const void *
                   bool stream, __m512 (*acc)[TF])
 {
     const int64_t st = stepf(kind), wb = kind == F_F32 ? 4 : 2;
-    __m512 a[RF > 4 ? RF : 4][TF];
+    __m512 a[RF][TF];
     UNROLL for (int r = 0; r < R; r++) {
         UNROLL for (int t = 0; t < T; t++) a[r][t] = acc[r][t];
     }
     for (int64_t i = i0; i < i1; i += st) {
-        __m512 wv[RF > 4 ? RF : 4];
+        __m512 wv[RF];
         UNROLL for (int r = 0; r < R; r++) {
             if (stream && ((i * wb) & 127) == 0) pf(wr[r] + i * wb, 128);
             wv[r] = loadw(kind, wr[r], i);
@@ -687,6 +688,14 @@ static int64_t chunk_rows(size_t sst)
     return n < RF ? RF : n > CR ? CR : n / RF * RF;
 }
 
+/* n F16 values widened to F32 (exact). */
+static void widen_f16(const uint16_t *h, float *f, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(f + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+    for (; i < n; i++) f[i] = f16s(h[i]);
+}
+
 /* Copies rows [c0, c1), inputs [0, kmain), into S (sst bytes apart), F16 widened to F32: one
  * sequential read of the rows, which the hardware prefetchers follow. */
 static void stage_rows(int kind, const uint8_t *W, size_t w_stride, int64_t c0, int64_t c1, int64_t kmain, uint8_t *S,
@@ -695,9 +704,7 @@ static void stage_rows(int kind, const uint8_t *W, size_t w_stride, int64_t c0, 
     for (int64_t r = c0; r < c1; r++) {
         const uint8_t *w = W + (size_t)r * w_stride;
         uint8_t *d = S + (size_t)(r - c0) * sst;
-        if (kind == F_F16)
-            for (int64_t i = 0; i < kmain; i += 16)
-                _mm512_store_ps((float *)d + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i))));
+        if (kind == F_F16) widen_f16((const uint16_t *)w, (float *)d, kmain);
         else memcpy(d, w, (size_t)kmain * (kind == F_F32 ? 4 : 2));
     }
 }
@@ -713,13 +720,7 @@ INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t
             fallback(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
             return;
         }
-        for (int64_t t = 0; t < nt; t++) {
-            const uint16_t *h = (const uint16_t *)((const uint8_t *)Xq + (size_t)t * x_stride);
-            float *f = xf + (size_t)t * k;
-            int64_t i = 0;
-            for (; i + 16 <= k; i += 16) _mm512_storeu_ps(f + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
-            for (; i < k; i++) f[i] = f16s(h[i]);
-        }
+        for (int64_t t = 0; t < nt; t++) widen_f16((const uint16_t *)((const uint8_t *)Xq + (size_t)t * x_stride), xf + (size_t)t * k, k);
     }
     const uint8_t *xb = kind == F_F16 ? (const uint8_t *)xf : (const uint8_t *)Xq;
     const size_t xs = kind == F_F16 ? (size_t)k * sizeof(float) : x_stride;
@@ -730,7 +731,7 @@ INLINE void mmf(int kind, const void *W, size_t w_stride, const void *Xq, size_t
         int64_t q = (r1 - r0) / 4;
         for (int64_t i = 0; i < q; i++) {
             const uint8_t *w[4];
-            __m512 acc[4][TF] = {{_mm512_setzero_ps()}, {_mm512_setzero_ps()}, {_mm512_setzero_ps()}, {_mm512_setzero_ps()}};
+            __m512 acc[RF][TF] = {{_mm512_setzero_ps()}};
             UNROLL for (int q4 = 0; q4 < 4; q4++) w[q4] = w8 + (size_t)(r0 + q4 * q + i) * w_stride;
             tilef(kind, 4, 1, w, &x, 0, kmain, true, acc);
             UNROLL for (int q4 = 0; q4 < 4; q4++) Y[r0 + q4 * q + i] = finishf(kind, w[q4], x, kmain, k, acc[q4][0]);
