@@ -39,10 +39,11 @@ endif
 CFLAGS  := $(CFLAGS_BASE) $(CFLAGS_MODE) $(MPI_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) -lpcre2-8 -lm -pthread
 
-# SIMD kernels live in files named *_avx2.c / *_avx512.c and get their ISA flags here;
+# SIMD kernels live in files named *_avx2.c / *_avx512.c / *_amx.c and get their ISA flags here;
 # the rest of the library is built for the baseline x86-64 and picks a path at run time.
 AVX2_FLAGS   := -mavx2 -mfma -mf16c -mbmi2
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mavx2 -mfma -mf16c -mbmi2
+AMX_FLAGS    := -mamx-tile -mamx-bf16
 
 LIB_SRC  := $(wildcard src/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
@@ -72,6 +73,11 @@ $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	@echo '  CC    $<'
 	@$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+
+$(BUILD)/%_amx.o: %_amx.c
+	@mkdir -p $(dir $@)
+	@echo '  CC    $<'
+	@$(CC) $(CFLAGS) $(AVX512_FLAGS) $(AMX_FLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

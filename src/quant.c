@@ -17,6 +17,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 const int8_t yk_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
@@ -753,7 +755,24 @@ const yk_kernels yk_kernels_scalar = {
 
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
-static const yk_kernels *const paths[YK_SIMD_COUNT] = {&yk_kernels_scalar, &yk_kernels_avx2, &yk_kernels_avx512};
+static const yk_kernels *const paths[YK_SIMD_COUNT] = {&yk_kernels_scalar, &yk_kernels_avx2, &yk_kernels_avx512,
+                                                       &yk_kernels_amx};
+
+/* AMX tiles need the kernel's leave for this process (Linux 5.16+): asked once; granted or not for
+ * good. The kernel refuses where it does not support the state (or a thread's signal stack is too
+ * small for it); the amx path is then unavailable. */
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static bool amx_granted; /* written once under amx_once */
+
+static void amx_ask(void)
+{
+#if defined(__linux__) && defined(__x86_64__)
+    enum { GET_XCOMP_SUPP = 0x1021, REQ_XCOMP_PERM = 0x1023, XTILEDATA = 18 };
+    unsigned long supported = 0;
+    amx_granted = syscall(SYS_arch_prctl, GET_XCOMP_SUPP, &supported) == 0 && (supported >> XTILEDATA & 1) &&
+                  syscall(SYS_arch_prctl, REQ_XCOMP_PERM, XTILEDATA) == 0;
+#endif
+}
 
 bool yk_simd_available(yk_simd s)
 {
@@ -768,6 +787,12 @@ bool yk_simd_available(yk_simd s)
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
                __builtin_cpu_supports("avx512bf16");
+    case YK_SIMD_AMX:
+        if (!yk_simd_available(YK_SIMD_AVX512) || !__builtin_cpu_supports("amx-tile") ||
+            !__builtin_cpu_supports("amx-bf16"))
+            return false;
+        pthread_once(&amx_once, amx_ask);
+        return amx_granted;
     default: return false;
     }
 }
@@ -778,7 +803,7 @@ static yk_simd simd_chosen; /* written once under simd_once: the one-time CPU de
 static void simd_detect(void)
 {
     yk_simd best = YK_SIMD_SCALAR;
-    for (int s = YK_SIMD_AVX512; s > YK_SIMD_SCALAR; s--)
+    for (int s = YK_SIMD_COUNT - 1; s > YK_SIMD_SCALAR; s--)
         if (yk_simd_available((yk_simd)s)) {
             best = (yk_simd)s;
             break;

@@ -93,7 +93,9 @@ typedef void (*yk_mm_fn)(const void *W, size_t w_stride, const void *Xq, size_t 
 /* Converts one row of k floats into the activation format (indexed by the activation type). */
 typedef void (*yk_conv_fn)(const float *x, void *y, int64_t k);
 
-typedef enum { YK_SIMD_SCALAR, YK_SIMD_AVX2, YK_SIMD_AVX512, YK_SIMD_COUNT } yk_simd;
+/* Paths in order of capability; each needs the CPU features of the ones before it. amx is avx512
+ * with the F16 and BF16 prefill products on AMX tiles (quant_amx.c). */
+typedef enum { YK_SIMD_SCALAR, YK_SIMD_AVX2, YK_SIMD_AVX512, YK_SIMD_AMX, YK_SIMD_COUNT } yk_simd;
 
 typedef struct {
     const char *name;
@@ -104,6 +106,13 @@ typedef struct {
 extern const yk_kernels yk_kernels_scalar;
 extern const yk_kernels yk_kernels_avx2;
 extern const yk_kernels yk_kernels_avx512;
+extern const yk_kernels yk_kernels_amx;
+
+/* F16 or BF16 weights (rows [r0, r1)) times nt converted tokens on AMX tiles, as a yk_mm_fn; false
+ * (nothing written) if its buffers cannot be allocated. Only on the amx path (the OS must have
+ * granted the tile state: yk_simd_available). */
+bool yk_amx_matmul(yk_type wt, const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, int64_t nt,
+                   float *Y, int64_t ldy, int64_t r0, int64_t r1);
 
 /* The path chosen from CPU detection and YK_SIMD (computed once, thread-safe). */
 yk_simd yk_simd_active(void);

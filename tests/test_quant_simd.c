@@ -4,8 +4,9 @@
  * - Products: each path within the float-summation tolerance of the scalar path (the integer block
  *   sums are exact on every path, which test_quant checks per path against float64; only the order
  *   of the float accumulation differs).
- * - Tiling: each output is the same whether computed with 1 token or among 9, and for any row range.
- * - YK_SIMD: the test re-runs itself with YK_SIMD=scalar|avx2|avx512 and checks that the public
+ * - Tiling: each output is the same whether computed with 1 token or among 9 (amx F16/BF16: 2 tokens
+ *   or among 9), and for any row range.
+ * - YK_SIMD: the test re-runs itself with YK_SIMD=scalar|avx2|avx512|amx and checks that the public
  *   functions then use that path (and never a higher one than the CPU has). */
 #include "test.h"
 #include "quant_impl.h"
@@ -15,7 +16,7 @@ static const yk_type types[] = {
     YK_TYPE_Q5_1, YK_TYPE_IQ4_NL, YK_TYPE_Q2_K, YK_TYPE_Q3_K, YK_TYPE_Q4_K, YK_TYPE_Q5_K, YK_TYPE_Q6_K,
 };
 #define N_TYPES (sizeof types / sizeof *types)
-static const char *path_names[YK_SIMD_COUNT] = {"scalar", "avx2", "avx512"};
+static const char *path_names[YK_SIMD_COUNT] = {"scalar", "avx2", "avx512", "amx"};
 
 static void fill(tu_rng *rng, float *x, int64_t n, double scale)
 {
@@ -93,20 +94,26 @@ static void check_paths(tu_rng *rng, yk_type t, int64_t rows, int64_t k, int64_t
                 if (e / tol > worst) worst = e / tol;
                 if (e > tol) bad++;
             }
-        if (s == YK_SIMD_AVX2 && !raw && nt == 9)
-            printf("  %-6s vs scalar: worst difference %.3f of the tolerance\n", yk_type_name(t), worst);
+        if ((s == YK_SIMD_AVX2 || (s == YK_SIMD_AMX && (t == YK_TYPE_F16 || t == YK_TYPE_BF16))) && !raw && nt == 9)
+            printf("  %-6s vs scalar: worst difference %.3f of the tolerance (%s)\n", yk_type_name(t), worst,
+                   path_names[s]);
         CHECK(bad == 0, "%s %s k=%lld nt=%lld%s: %d outputs off scalar (worst %.2f x tolerance)", path_names[s],
               yk_type_name(t), (long long)k, (long long)nt, raw ? " raw" : "", bad, worst);
     }
 
-    /* Tiling: token i computed alone, and rows [3, rows-2) alone, give the same bits. */
+    /* Tiling: token i computed alone, and rows [3, rows-2) alone, give the same bits. On the amx
+     * path one F16 or BF16 token takes the FMA kernel (within the tolerance above of the tiles, as
+     * the avx512 path is), so there token i is computed in a pair instead: any 2 tokens or more
+     * take the same tile instructions. */
     for (int s = 0; s < YK_SIMD_COUNT; s++) {
         if (!yk_simd_available((yk_simd)s)) continue;
-        float *y1 = malloc(rows * sizeof *y1);
+        const bool pairs = s == YK_SIMD_AMX && (t == YK_TYPE_F16 || t == YK_TYPE_BF16) && nt >= 2;
+        float *y1 = malloc(2 * rows * sizeof *y1);
         bool same = true;
         for (int64_t i = 0; i < nt; i++) {
-            yk_matmul_rows_on((yk_simd)s, t, W, rb, Xq[0] + i * xb, k, 1, y1, rows, 0, rows);
-            same &= memcmp(y1, Y[s] + i * rows, rows * sizeof *y1) == 0;
+            int64_t i0 = pairs ? (i + 1 < nt ? i : i - 1) : i;
+            yk_matmul_rows_on((yk_simd)s, t, W, rb, Xq[0] + i0 * xb, k, pairs ? 2 : 1, y1, rows, 0, rows);
+            same &= memcmp(y1 + (i - i0) * rows, Y[s] + i * rows, rows * sizeof *y1) == 0;
         }
         float *y2 = calloc(rows * nt, sizeof *y2);
         yk_matmul_rows_on((yk_simd)s, t, W, rb, Xq[0], k, nt, y2, rows, 3, rows - 2);
@@ -165,6 +172,8 @@ int main(int argc, char **argv)
         check_paths(&rng, t, 150, blk == 1 ? 1100 : blk == 32 ? 1056 : 1280, 13, false);
         /* long rows: several row chunks of every prefill kernel */
         check_paths(&rng, t, 150, 8192, 7, false);
+        /* float types: AMX tiles over 2 input chunks with a tail, 2 token groups (64 + 6 tokens) */
+        if (blk == 1) check_paths(&rng, t, 40, 2100, 70, false);
     }
 
     /* YK_SIMD forces each path (a lower one than the CPU's best, or the best itself). */
