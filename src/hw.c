@@ -20,7 +20,7 @@
 
 static const char *const factor_names[YK_F_COUNT] = {
     [YK_F_ETA_BW] = "eta_bw", [YK_F_QRATE] = "qrate", [YK_F_ETA_F] = "eta_f", [YK_F_T_LAYER] = "t_layer_us",
-    [YK_F_T_TOK] = "t_tok_us", [YK_F_HOP] = "hop_us", [YK_F_AR_SCALE] = "ar_scale", [YK_F_QMAC] = "qmac",
+    [YK_F_T_TOK] = "t_tok_us", [YK_F_HOP] = "hop_us", [YK_F_AR_SCALE] = "ar_scale", [YK_F_QMAC] = "qmac", [YK_F_HMAC] = "hmac",
 };
 
 static const char *const tp_names[YK_TP_KIND_COUNT] = {"megatron", "rowsplit", "none"};

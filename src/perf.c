@@ -225,6 +225,7 @@ typedef struct {
     double read;          /* bytes read per step by dense tensors (the embedding lookup excluded) */
     double read_exp;      /* expert tensors' bytes (read in the fraction of experts a step touches) */
     double qread, qread_exp; /* the same, in quantised weights (elements) */
+    double hread, hread_exp; /* the same, in F16/BF16 matrix weights (elements) */
     double params, params_exp; /* matrix elements for FLOPs */
     uint32_t layers;
     uint32_t stage;
@@ -248,7 +249,7 @@ static void sum_devices(const yk_perf_model *m, const yk_perf_rig *rig, const yk
     }
     for (size_t i = 0; i < m->n_tensors; i++) {
         const yk_perf_tensor *t = &m->tensors[i];
-        bool quant = is_quant(t->type);
+        bool quant = is_quant(t->type), half = t->type == YK_TYPE_F16 || t->type == YK_TYPE_BF16;
         for (uint32_t d = 0; d < n; d++) {
             uint32_t s = ds[d].stage;
             uint64_t num = 1, den = 1;
@@ -284,10 +285,12 @@ static void sum_devices(const yk_perf_model *m, const yk_perf_rig *rig, const yk
             if (expert) {
                 ds[d].read_exp += b;
                 if (quant) ds[d].qread_exp += p;
+                if (half) ds[d].hread_exp += p;
                 ds[d].params_exp += p;
             } else {
                 ds[d].read += b;
                 if (quant) ds[d].qread += p;
+                if (half && matrix) ds[d].hread += p;
                 if (matrix) ds[d].params += p;
             }
         }
@@ -336,12 +339,15 @@ static void stage_time(const yk_perf_model *m, const yk_perf_rig *rig, const yk_
         double t_kv = kv_read / bw;
         /* Compute: FLOPs at a fraction of the peak, except that with qmac > 0 the multiply-adds
          * with quantised weights run at their own rate (integer dot products, e.g. VNNI on CPUs,
-         * reach more than the float peak). */
+         * reach more than the float peak), and with hmac > 0 those with F16/BF16 weights (matrix
+         * units, e.g. AMX tiles on CPUs). */
         double qmac = f[YK_F_QMAC].value, qparams = qmac > 0 ? x->qread + x->qread_exp * used : 0;
-        double flops = 2 * tokens * (x->params + x->params_exp * used - qparams) +
+        double hmac = f[YK_F_HMAC].value, hparams = hmac > 0 ? x->hread + x->hread_exp * used : 0;
+        double flops = 2 * tokens * (x->params + x->params_exp * used - qparams - hparams) +
                        4.0 * tokens * past * hp->head_dim * lay->q_heads[d] * layers;
         double t_f = flops / (dev->tflops * 1e12 * f[YK_F_ETA_F].value) +
-                     (qmac > 0 ? tokens * qparams / (dev->units * qmac * 1e9) : 0);
+                     (qmac > 0 ? tokens * qparams / (dev->units * qmac * 1e9) : 0) +
+                     (hmac > 0 ? tokens * hparams / (dev->units * hmac * 1e9) : 0);
         double t_mem = t_w + t_kv, t_dev = fmax(t_mem, t_f);
         busy_sum += t_dev + launch + ar;
         if (t_dev > worst) {

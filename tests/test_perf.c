@@ -242,6 +242,36 @@ static void test_qmac(void)
     CHECK(near(r.decode1.total_s, 2e-3 + 120e-6, 1e-9), "qmac decode: %g s", r.decode1.total_s);
 }
 
+/* hmac: the same for F16/BF16 weights (matrix units); each factor leaves the other kind of weights alone. */
+static void test_hmac(void)
+{
+    yk_perf_model m;
+    yk_perf_tensor tt[2];
+    tiny_model(&m, tt); /* F16 */
+    yk_profile p = tiny_profile();
+    yk_perf_work w = {.n_ctx = 100, .n_seq = 1, .n_prompt = 100, .n_past = 0};
+    yk_perf_rig rig;
+    yk_perf_layout lay;
+    yk_perf_result r;
+    yk_err err;
+    tiny_rig(&rig, 1);
+    CHECK(yk_perf_layout_make(&m, &rig, &p, 1, 1, NULL, &lay, &err) == YK_OK, "%s", err.msg);
+    /* qmac on F16 weights: nothing changes (208 us, as in test_qmac with qmac 0). */
+    p.f[YK_F_QMAC].value = 0.1;
+    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK && near(r.prefill.total_s, 208e-6, 1e-9),
+          "qmac on F16 prefill: %g s", r.prefill.total_s);
+    /* hmac 0.1 G/s per unit x 10 units: 100 x 2e6 / 1e9 = 200 ms + 4 us attention FLOPs, as qmac did
+     * for Q4_0 weights. */
+    p.f[YK_F_QMAC].value = 0, p.f[YK_F_HMAC].value = 0.1;
+    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
+    CHECK(near(r.prefill.total_s, 200.004e-3 + 120e-6, 1e-9) && near(r.prefill.compute_s, 200.004e-3 - 88e-6, 1e-9),
+          "hmac prefill: %g s, compute %g s", r.prefill.total_s, r.prefill.compute_s);
+    /* hmac on Q4_0 weights: back to 208 us. */
+    for (int l = 0; l < 2; l++) tt[l].type = YK_TYPE_Q4_0;
+    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK && near(r.prefill.total_s, 208e-6, 1e-9),
+          "hmac on Q4_0 prefill: %g s", r.prefill.total_s);
+}
+
 static void test_layouts(void)
 {
     yk_hw_table t = table();
@@ -519,6 +549,7 @@ int main(void)
     test_preset_bytes();
     test_predict_hand();
     test_qmac();
+    test_hmac();
     test_layouts();
     test_golden_headers();
     test_fit();

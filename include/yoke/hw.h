@@ -62,6 +62,7 @@ typedef enum {
     YK_F_HOP,         /* us per pipeline hop beyond the link's latency (engine synchronisation) */
     YK_F_AR_SCALE,    /* multiplier on the link's all-reduce latency (engine's collective) */
     YK_F_QMAC,        /* prefill with quantised weights: G multiply-adds/s per compute unit (0: counted as FLOPs) */
+    YK_F_HMAC,        /* prefill with F16/BF16 weights: G multiply-adds/s per compute unit (0: counted as FLOPs) */
     YK_F_COUNT
 } yk_factor_id;
 

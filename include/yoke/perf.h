@@ -8,6 +8,7 @@
  *                     max(weight bytes / (bw x eta_bw), quantised weights / (units x qrate))
  *                     + KV-cache bytes / (bw x eta_bw),  or FLOPs / (peak x eta_f) when larger
  *                       (+ multiply-adds with quantised weights / (units x qmac) where qmac > 0)
+ *                       (+ multiply-adds with F16/BF16 weights / (units x hmac) where hmac > 0)
  *                   + layers x t_layer
  *                   + ar_per_layer x layers x (ar_scale x alpha(link, tp) + 2(tp-1)/tp x payload / link bw)
  *               + per hop (link latency + hop_us + payload / link bw)  + t_tok
