@@ -5,6 +5,7 @@
 #include "plot.h"
 #include "predict.h"
 #include "yoke/bench.h"
+#include "yoke/quant.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -315,8 +316,9 @@ int yk_cmd_bench(int argc, char **argv)
                 r->pred_prefill = pr.prefill.tok_s;
             }
             if (!json && !csv && nres == 1) {
-                printf("yoke bench: %s (%s, %u layers, %.2f GB of weights), %s, %d threads, read bandwidth %.1f GB/s\n",
-                       so.model_path, s.model.hp.arch, s.model.hp.n_layer, yk_model_weight_bytes(&s.model) / 1e9, cpu, threads, bw);
+                printf("yoke bench: %s (%s, %u layers, %.2f GB of weights), %s, %d threads, %s kernels, read bandwidth %.1f GB/s\n",
+                       so.model_path, s.model.hp.arch, s.model.hp.n_layer, yk_model_weight_bytes(&s.model) / 1e9, cpu, threads,
+                       yk_simd_path(), bw);
                 printf("  %-9s %-8s %28s %28s %8s %7s   %s\n", "layout", "comm", "prefill tok/s (min-max)", "decode tok/s (min-max)", "GB/s",
                        "of bw", "predicted prefill / decode tok/s");
             }
