@@ -800,19 +800,15 @@ static void conv512_bf16(const float *x, void *y, int64_t k)
 /* The amx path: F16 and BF16 prefill (2 tokens or more) on AMX tiles, everything else as avx512.
  * One token keeps the FMA kernels (reading the weights is the limit there), so decode and prefill
  * give F16 and BF16 outputs within rounding of each other, not the same bits. */
-static void mmx_f16(const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, int64_t nt, float *Y,
-                    int64_t ldy, int64_t r0, int64_t r1)
-{
-    if (nt < 2 || !yk_amx_matmul(YK_TYPE_F16, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1))
-        mm512_f16(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
-}
-
-static void mmx_bf16(const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, int64_t nt, float *Y,
-                     int64_t ldy, int64_t r0, int64_t r1)
-{
-    if (nt < 2 || !yk_amx_matmul(YK_TYPE_BF16, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1))
-        mm512_bf16(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);
-}
+#define MMX(name, type)                                                                                \
+    static void mmx_##name(const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k,   \
+                           int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1)                \
+    {                                                                                                 \
+        if (nt < 2 || !yk_amx_matmul(type, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1))        \
+            mm512_##name(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);                           \
+    }
+MMX(f16, YK_TYPE_F16)
+MMX(bf16, YK_TYPE_BF16)
 
 #define KERNELS512(name_, f16, bf16)                                                                  \
     {                                                                                                \

@@ -211,13 +211,13 @@ static void test_predict_hand(void)
           "%s", r.why);
 }
 
-/* qmac: prefill multiply-adds with quantised weights run at their own rate instead of as FLOPs. */
-static void test_qmac(void)
+/* qmac and hmac: prefill multiply-adds with quantised (qmac) or F16/BF16 (hmac) weights run at their
+ * own rate instead of as FLOPs, and each leaves the other kind of weights alone. */
+static void test_mac_rates(void)
 {
     yk_perf_model m;
     yk_perf_tensor tt[2];
     tiny_model(&m, tt);
-    for (int l = 0; l < 2; l++) tt[l].type = YK_TYPE_Q4_0; /* same bytes: only the compute path changes */
     yk_profile p = tiny_profile();
     yk_perf_work w = {.n_ctx = 100, .n_seq = 1, .n_prompt = 100, .n_past = 0};
     yk_perf_rig rig;
@@ -226,50 +226,36 @@ static void test_qmac(void)
     yk_err err;
     tiny_rig(&rig, 1);
     CHECK(yk_perf_layout_make(&m, &rig, &p, 1, 1, NULL, &lay, &err) == YK_OK, "%s", err.msg);
-    /* qmac 0: as in test_predict_hand, the FLOPs (44 us) stay under the reads (88 us): 208 us. */
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK && near(r.prefill.total_s, 208e-6, 1e-9) &&
-              r.prefill.compute_s == 0,
-          "qmac 0 prefill: %g s", r.prefill.total_s);
-    /* qmac 0.1 G/s per unit x 10 units: 100 tokens x 2e6 quantised weights / 1e9 = 200 ms, plus the
-     * attention FLOPs 4 x 100 x 50 x 100 x 10 x 2 = 4e7 at 10 TFLOPS = 4 us; reads 88 us, so compute
-     * adds 200.004 ms - 88 us beyond them; step 200.004 ms + 20 us launches + 100 us fixed. */
-    p.f[YK_F_QMAC].value = 0.1;
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
-    CHECK(near(r.prefill.total_s, 200.004e-3 + 120e-6, 1e-9) && near(r.prefill.compute_s, 200.004e-3 - 88e-6, 1e-9),
-          "qmac prefill: %g s, compute %g s", r.prefill.total_s, r.prefill.compute_s);
-    /* Decode (1 token, nothing cached): 2 ms of quantised multiply-adds against 80 us of reads, plus
-     * 120 us of launches and fixed cost. */
-    CHECK(near(r.decode1.total_s, 2e-3 + 120e-6, 1e-9), "qmac decode: %g s", r.decode1.total_s);
-}
-
-/* hmac: the same for F16/BF16 weights (matrix units); each factor leaves the other kind of weights alone. */
-static void test_hmac(void)
-{
-    yk_perf_model m;
-    yk_perf_tensor tt[2];
-    tiny_model(&m, tt); /* F16 */
-    yk_profile p = tiny_profile();
-    yk_perf_work w = {.n_ctx = 100, .n_seq = 1, .n_prompt = 100, .n_past = 0};
-    yk_perf_rig rig;
-    yk_perf_layout lay;
-    yk_perf_result r;
-    yk_err err;
-    tiny_rig(&rig, 1);
-    CHECK(yk_perf_layout_make(&m, &rig, &p, 1, 1, NULL, &lay, &err) == YK_OK, "%s", err.msg);
-    /* qmac on F16 weights: nothing changes (208 us, as in test_qmac with qmac 0). */
-    p.f[YK_F_QMAC].value = 0.1;
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK && near(r.prefill.total_s, 208e-6, 1e-9),
-          "qmac on F16 prefill: %g s", r.prefill.total_s);
-    /* hmac 0.1 G/s per unit x 10 units: 100 x 2e6 / 1e9 = 200 ms + 4 us attention FLOPs, as qmac did
-     * for Q4_0 weights. */
-    p.f[YK_F_QMAC].value = 0, p.f[YK_F_HMAC].value = 0.1;
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
-    CHECK(near(r.prefill.total_s, 200.004e-3 + 120e-6, 1e-9) && near(r.prefill.compute_s, 200.004e-3 - 88e-6, 1e-9),
-          "hmac prefill: %g s, compute %g s", r.prefill.total_s, r.prefill.compute_s);
-    /* hmac on Q4_0 weights: back to 208 us. */
-    for (int l = 0; l < 2; l++) tt[l].type = YK_TYPE_Q4_0;
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK && near(r.prefill.total_s, 208e-6, 1e-9),
-          "hmac on Q4_0 prefill: %g s", r.prefill.total_s);
+    /* Off (or on for the other kind): as in test_predict_hand, the FLOPs (44 us) stay under the
+     * reads (88 us): 208 us. On, 0.1 G/s per unit x 10 units: 100 tokens x 2e6 weights / 1e9 = 200
+     * ms, plus the attention FLOPs 4 x 100 x 50 x 100 x 10 x 2 = 4e7 at 10 TFLOPS = 4 us; reads 88
+     * us, so compute adds 200.004 ms - 88 us beyond them; step 200.004 ms + 20 us launches + 100 us
+     * fixed. Decode (1 token): 2 ms of multiply-adds against 80 us of reads, plus 120 us. */
+    static const struct {
+        yk_type type; /* of both tensors: same bytes, only the compute path changes */
+        yk_factor_id rate;
+        bool applies;
+    } cases[] = {
+        {YK_TYPE_F16, YK_F_COUNT, false}, {YK_TYPE_F16, YK_F_QMAC, false}, {YK_TYPE_F16, YK_F_HMAC, true},
+        {YK_TYPE_Q4_0, YK_F_COUNT, false}, {YK_TYPE_Q4_0, YK_F_HMAC, false}, {YK_TYPE_Q4_0, YK_F_QMAC, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int l = 0; l < 2; l++) tt[l].type = cases[i].type;
+        p.f[YK_F_QMAC].value = cases[i].rate == YK_F_QMAC ? 0.1 : 0;
+        p.f[YK_F_HMAC].value = cases[i].rate == YK_F_HMAC ? 0.1 : 0;
+        const char *what = cases[i].rate == YK_F_QMAC ? "qmac" : cases[i].rate == YK_F_HMAC ? "hmac" : "neither";
+        CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
+        if (!cases[i].applies) {
+            CHECK(near(r.prefill.total_s, 208e-6, 1e-9) && r.prefill.compute_s == 0, "%s on %s: prefill %g s", what,
+                  yk_type_name(cases[i].type), r.prefill.total_s);
+            continue;
+        }
+        CHECK(near(r.prefill.total_s, 200.004e-3 + 120e-6, 1e-9) && near(r.prefill.compute_s, 200.004e-3 - 88e-6, 1e-9),
+              "%s on %s: prefill %g s, compute %g s", what, yk_type_name(cases[i].type), r.prefill.total_s,
+              r.prefill.compute_s);
+        CHECK(near(r.decode1.total_s, 2e-3 + 120e-6, 1e-9), "%s on %s: decode %g s", what, yk_type_name(cases[i].type),
+              r.decode1.total_s);
+    }
 }
 
 static void test_layouts(void)
@@ -548,8 +534,7 @@ int main(void)
     test_building_blocks();
     test_preset_bytes();
     test_predict_hand();
-    test_qmac();
-    test_hmac();
+    test_mac_rates();
     test_layouts();
     test_golden_headers();
     test_fit();
