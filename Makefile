@@ -43,7 +43,7 @@ LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) -lpcre2-8 -lm -pthread
 # the rest of the library is built for the baseline x86-64 and picks a path at run time.
 AVX2_FLAGS   := -mavx2 -mfma -mf16c -mbmi2
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mavx2 -mfma -mf16c -mbmi2
-AMX_FLAGS    := -mamx-tile -mamx-bf16
+AMX_FLAGS    := -mamx-tile -mamx-bf16 -mamx-int8
 
 LIB_SRC  := $(wildcard src/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)

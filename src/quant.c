@@ -789,7 +789,7 @@ bool yk_simd_available(yk_simd s)
                __builtin_cpu_supports("avx512bf16");
     case YK_SIMD_AMX:
         if (!yk_simd_available(YK_SIMD_AVX512) || !__builtin_cpu_supports("amx-tile") ||
-            !__builtin_cpu_supports("amx-bf16"))
+            !__builtin_cpu_supports("amx-bf16") || !__builtin_cpu_supports("amx-int8"))
             return false;
         pthread_once(&amx_once, amx_ask);
         return amx_granted;

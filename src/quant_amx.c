@@ -1,5 +1,6 @@
-/* quant_amx.c: prefill products of F16 and BF16 weights on AMX tiles (Intel Sapphire Rapids and
- * later), the "amx" path: the AVX-512 kernels for everything else, and for one token (see quant.c).
+/* quant_amx.c: prefill products on AMX tiles (Intel Sapphire Rapids and later), the "amx" path:
+ * F16 and BF16 weights on BF16 tiles, Q8_0, Q4_0, Q5_0 and IQ4_NL on INT8 tiles (second half of
+ * the file); the AVX-512 kernels for every other type, and for one token (quant_avx512.c).
  *
  * TDPBF16PS multiplies a 16 x 32 BF16 tile by a 32 x 16 one and adds the products to a 16 x 16 FP32
  * tile: about 1000 G multiply-adds/s on one core of the machine in docs/PERF.md, 20x its FP32 FMAs.
@@ -265,6 +266,209 @@ bool yk_amx_matmul(yk_type wt, const void *W, size_t w_stride, const void *Xq, s
                 for (int p = 0; p < pairs; p++)
                     multiply(np, A[s & 1], B, ntt, 2 * p, 2 * p + 1 < ntt, nkb, c + 2 * p * 16, kc > 0, more ? &g : NULL,
                              p * RS / pairs, (p + 1) * RS / pairs);
+                if (kc + 1 < nkc) continue;
+                for (int64_t t = 0; t < ng; t++)
+                    for (int64_t j = 0; j < nr; j++) Y[(t0 + t) * ldy + r + j] = c[j * TG + t];
+            }
+        }
+    }
+    _tile_release();
+    return true;
+}
+
+/* ---- quantised weights on INT8 tiles ---------------------------------------------------------- *
+ *
+ * Q8_0, Q4_0, Q5_0 and IQ4_NL weights against Q8_0 activations. A block is 32 levels and one scale;
+ * TDPBUSD (unsigned levels: Q4_0, Q5_0) or TDPBSSD (signed: Q8_0, IQ4_NL) of a 16 x 32 tile of
+ * weight levels by a 32 x 16 tile of activation levels leaves every (row, token) block's exact
+ * integer dot product in C. The core then takes C row by row: minus offset x the block's activation
+ * sum (Q4_0: 8, Q5_0: 16), converted to float, times weight scale x activation scale, added to the
+ * output's accumulator, in block order: every output gets the same arithmetic whatever the tile,
+ * the row range or the number of tokens (2 or more). One C tile is computed while the previous
+ * block's is read (C0 and C1 alternate). The tile instruction takes as long for 32 inputs as for
+ * 64 (measured: 14-15 ns either way), so this runs at half the tiles' peak, and the float work per
+ * block costs about as much again. Each step's rows are staged during the previous step's tiles,
+ * and the rows of the step after are prefetched into L2 meanwhile (1.3-1.5x on rows that are not
+ * in L2 already; the F16 kernel, with four tile passes per step, measured no gain from it). */
+#define TB8 512   /* bytes of an INT8 tile here: A 16 rows x 32 levels, B 8 rows x 16 tokens x 4 */
+#define KCH8 8192 /* inputs per chunk: 4 token tiles x 256 blocks x 512 B = 512 KB of activation tiles */
+
+/* The 32 levels of a weight block, in input order, and the offset its dot products need. */
+static inline __m256i levels32(yk_type wt, const uint8_t *blk)
+{
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    if (wt == YK_TYPE_Q8_0) return _mm256_loadu_si256((const __m256i *)((const blk_q8_0 *)blk)->qs);
+    const uint8_t *qs = wt == YK_TYPE_Q4_0 ? ((const blk_q4_0 *)blk)->qs
+                        : wt == YK_TYPE_Q5_0 ? ((const blk_q5_0 *)blk)->qs
+                                             : ((const blk_iq4_nl *)blk)->qs;
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), low4), _mm_and_si128(q, low4));
+    if (wt == YK_TYPE_Q4_0) return nib;
+    if (wt == YK_TYPE_Q5_0) {
+        uint32_t qh;
+        memcpy(&qh, ((const blk_q5_0 *)blk)->qh, 4);
+        return _mm256_or_si256(nib, _mm256_maskz_set1_epi8((__mmask32)qh, 16));
+    }
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)yk_iq4nl_values)), nib);
+}
+
+static inline int level_offset(yk_type wt) { return wt == YK_TYPE_Q4_0 ? 8 : wt == YK_TYPE_Q5_0 ? 16 : 0; }
+
+/* Activation tiles of tokens [t0, t0 + ng), blocks [b0, b0 + nb): tile (tt, b) at B + (tt * nb + b)
+ * * TB8 (row p: inputs 4p..4p+3 of the tile's 16 tokens); per block and token the scale dx and
+ * offset x level sum osx at [(tt * nb + b) * 16 + t % 16]. Padding tokens are zeros. */
+static void stage_acts8(const uint8_t *Xq, size_t x_stride, int off, int64_t t0, int64_t ng, int ntt, int64_t b0,
+                        int64_t nb, uint8_t *B, float *dx, int32_t *osx)
+{
+    if (ng < ntt * 16) {
+        memset(B, 0, (size_t)ntt * (size_t)nb * TB8);
+        memset(dx, 0, (size_t)ntt * (size_t)nb * 16 * sizeof *dx);
+        memset(osx, 0, (size_t)ntt * (size_t)nb * 16 * sizeof *osx);
+    }
+    const __m256i rows = _mm256_set_epi32(112, 96, 80, 64, 48, 32, 16, 0); /* dword p x 16 */
+    for (int64_t t = 0; t < ng; t++) {
+        const blk_q8_0 *x = (const blk_q8_0 *)(Xq + (size_t)(t0 + t) * x_stride) + b0;
+        for (int64_t b = 0; b < nb; b++) {
+            size_t at = (size_t)(t / 16) * (size_t)nb + (size_t)b;
+            __m256i v = _mm256_loadu_si256((const __m256i *)x[b].qs);
+            _mm256_i32scatter_epi32((int32_t *)(B + at * TB8) + t % 16, rows, v, 4);
+            dx[at * 16 + t % 16] = _cvtsh_ss(x[b].d);
+            __m512i sum = _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v)),
+                                           _mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1)));
+            osx[at * 16 + t % 16] = off * _mm512_reduce_add_epi32(sum);
+        }
+    }
+}
+
+/* The weight tiles of one step of RS rows, blocks [b0, b0 + nb): tile (rt, b) at A + (rt * nb + b)
+ * * TB8, row j % 16 at 32 (j % 16); scales at dw[(rt * nb + b) * 16 + j % 16]. Rows past the
+ * matrix (w[j] NULL) are zeros. */
+typedef struct {
+    yk_type wt;
+    const uint8_t *w[RS]; /* row j from block b0, or NULL */
+    size_t bb;            /* bytes per block */
+    uint8_t *A;
+    float *dw;
+    int64_t nb;
+} stager8;
+
+static void stager8_init(stager8 *g, yk_type wt, const uint8_t *W, size_t w_stride, int64_t r, int64_t nr, int64_t b0,
+                         int64_t nb, uint8_t *A, float *dw)
+{
+    g->wt = wt, g->bb = yk_row_bytes(wt, QK), g->A = A, g->dw = dw, g->nb = nb;
+    for (int64_t j = 0; j < RS; j++) g->w[j] = j < nr ? W + (size_t)(r + j) * w_stride + (size_t)b0 * g->bb : NULL;
+}
+
+/* Stages block b of rows [j0, j1) of the step. */
+static inline void stage8(const stager8 *g, int j0, int j1, int64_t b)
+{
+    for (int j = j0; j < j1; j++) {
+        size_t at = (size_t)(j / 16) * (size_t)g->nb + (size_t)b;
+        __m256i v = _mm256_setzero_si256();
+        float d = 0;
+        if (g->w[j]) {
+            const uint8_t *blk = g->w[j] + (size_t)b * g->bb;
+            uint16_t h;
+            memcpy(&h, blk, 2); /* every one of these blocks starts with its scale */
+            v = levels32(g->wt, blk), d = _cvtsh_ss(h);
+        }
+        _mm256_store_si256((__m256i *)(g->A + at * TB8 + (size_t)(j % 16) * 32), v);
+        g->dw[at * 16 + j % 16] = d;
+    }
+}
+
+/* One C tile (16 rows x 16 tokens) over nb blocks: A, B, dw, dx, osx at the tile's first block.
+ * The accumulators (16 tokens a row, TG floats apart) start from acc when load, else from zero.
+ * Meanwhile each block of rows [j0, j1) of the next step is staged (g, if not NULL): its reads
+ * from memory wait while the tiles compute. */
+static void ctile8(bool sgn, const uint8_t *A, const uint8_t *B, const float *dw, const float *dx, const int32_t *osx,
+                   int64_t nb, float *acc, bool load, const stager8 *g, int j0, int j1, const uint8_t *const *pf)
+{
+    int32_t c[2][256] __attribute__((aligned(64)));
+    __m512 a[16];
+    for (int i = 0; i < 16; i++) a[i] = load ? _mm512_loadu_ps(acc + i * TG) : _mm512_setzero_ps();
+#define DP(t)                                                                                                       \
+    do {                                                                                                            \
+        _tile_zero(t);                                                                                              \
+        if (sgn) _tile_dpbssd(t, 4, 6);                                                                             \
+        else _tile_dpbusd(t, 4, 6);                                                                                 \
+    } while (0)
+    _tile_loadd(4, A, 32);
+    _tile_loadd(6, B, 64);
+    DP(0);
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t *cur = c[b & 1];
+        if (b & 1) _tile_stored(1, cur, 64);
+        else _tile_stored(0, cur, 64);
+        if (b + 1 < nb) { /* the next block's products while this one's are scaled */
+            _tile_loadd(4, A + (size_t)(b + 1) * TB8, 32);
+            _tile_loadd(6, B + (size_t)(b + 1) * TB8, 64);
+            if (b & 1) DP(0);
+            else DP(1);
+        }
+        const __m512 sx = _mm512_loadu_ps(dx + b * 16);
+        const __m512i o = _mm512_loadu_si512(osx + b * 16);
+#pragma GCC unroll 16 /* the accumulators stay in registers */
+        for (int i = 0; i < 16; i++) {
+            __m512 p = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(cur + i * 16), o));
+            a[i] = _mm512_fmadd_ps(p, _mm512_mul_ps(sx, _mm512_set1_ps(dw[b * 16 + i])), a[i]);
+        }
+        if (g) stage8(g, j0, j1, b);
+        for (int j = j0; j < j1; j++)
+            if (pf[j] && (size_t)b * 64 < (size_t)nb * g->bb) _mm_prefetch((const char *)pf[j] + b * 64, _MM_HINT_T1);
+    }
+#undef DP
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(acc + i * TG, a[i]);
+}
+
+bool yk_amx_matmul8(yk_type wt, const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k,
+                    int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1)
+{
+    YK_ASSERT(wt == YK_TYPE_Q8_0 || wt == YK_TYPE_Q4_0 || wt == YK_TYPE_Q5_0 || wt == YK_TYPE_IQ4_NL);
+    const bool sgn = wt == YK_TYPE_Q8_0 || wt == YK_TYPE_IQ4_NL;
+    const int off = level_offset(wt);
+    const int64_t nblk = k / QK, nkc = (k + KCH8 - 1) / KCH8, nb_max = nblk < KCH8 / QK ? nblk : KCH8 / QK;
+    const int64_t steps = (r1 - r0 + RS - 1) / RS, acc_rows = nkc > 1 ? steps * RS : RS;
+    const size_t b_bytes = (TG / 16) * (size_t)nb_max * TB8, a_bytes = 2 * (size_t)nb_max * TB8;
+    const size_t sc_bytes = (TG / 16) * (size_t)nb_max * 16 * 4, ws_bytes = 2 * (size_t)nb_max * 16 * 4;
+    uint8_t *B = scratch_get(b_bytes + 2 * a_bytes + 2 * sc_bytes + 2 * ws_bytes + (size_t)acc_rows * TG * sizeof(float));
+    if (!B) return false;
+    uint8_t *A[2] = {B + b_bytes, B + b_bytes + a_bytes}; /* this step's weight tiles and the next's */
+    float *dx = (float *)(A[1] + a_bytes);
+    int32_t *osx = (int32_t *)((uint8_t *)dx + sc_bytes);
+    float *dw[2] = {(float *)((uint8_t *)osx + sc_bytes), (float *)((uint8_t *)osx + sc_bytes + ws_bytes)};
+    float *acc = (float *)((uint8_t *)dw[1] + ws_bytes);
+    tile_config cfg = {.palette = 1};
+    for (int i = 0; i < 2; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16; /* C */
+    cfg.colsb[4] = 32, cfg.rows[4] = 16;                             /* A: 16 rows x 32 levels */
+    cfg.colsb[6] = 64, cfg.rows[6] = 8;                              /* B: 32 levels x 16 tokens */
+    _tile_loadconfig(&cfg);
+    const uint8_t *w8 = W;
+    for (int64_t t0 = 0; t0 < nt; t0 += TG) {
+        const int64_t ng = nt - t0 < TG ? nt - t0 : TG;
+        const int ntt = (int)((ng + 15) / 16), tiles = 2 * ntt;
+        for (int64_t kc = 0; kc < nkc; kc++) {
+            const int64_t b0 = kc * (KCH8 / QK), nb = nblk - b0 < KCH8 / QK ? nblk - b0 : KCH8 / QK;
+            stage_acts8(Xq, x_stride, off, t0, ng, ntt, b0, nb, B, dx, osx);
+            stager8 g;
+            stager8_init(&g, wt, w8, w_stride, r0, r1 - r0 < RS ? r1 - r0 : RS, b0, nb, A[0], dw[0]);
+            for (int64_t b = 0; b < nb; b++) stage8(&g, 0, RS, b);
+            for (int64_t s = 0; s < steps; s++) {
+                const int64_t r = r0 + s * RS, nr = r1 - r < RS ? r1 - r : RS;
+                const bool more = s + 1 < steps;
+                if (more)
+                    stager8_init(&g, wt, w8, w_stride, r + RS, r1 - r - RS < RS ? r1 - r - RS : RS, b0, nb, A[(s + 1) & 1],
+                                 dw[(s + 1) & 1]);
+                const uint8_t *pf[RS] = {0}; /* the rows after, into L2 */
+                for (int64_t j = 0; more && j < RS && r + 2 * RS + j < r1; j++)
+                    pf[j] = w8 + (size_t)(r + 2 * RS + j) * w_stride + (size_t)b0 * g.bb;
+                float *c = acc + (nkc > 1 ? s * RS : 0) * TG;
+                for (int q = 0; q < tiles; q++) {
+                    const int rt = q / ntt, tt = q % ntt;
+                    size_t at = (size_t)rt * (size_t)nb, bt = (size_t)tt * (size_t)nb;
+                    ctile8(sgn, A[s & 1] + at * TB8, B + bt * TB8, dw[s & 1] + at * 16, dx + bt * 16, osx + bt * 16, nb,
+                           c + rt * 16 * TG + tt * 16, kc > 0, more ? &g : NULL, q * RS / tiles, (q + 1) * RS / tiles, pf);
+                }
                 if (kc + 1 < nkc) continue;
                 for (int64_t t = 0; t < ng; t++)
                     for (int64_t j = 0; j < nr; j++) Y[(t0 + t) * ldy + r + j] = c[j * TG + t];

@@ -797,31 +797,36 @@ static void conv512_bf16(const float *x, void *y, int64_t k)
     for (; i < k; i++) p[i] = yk_f32_to_bf16(x[i]);
 }
 
-/* The amx path: F16 and BF16 prefill (2 tokens or more) on AMX tiles, everything else as avx512.
- * One token keeps the FMA kernels (reading the weights is the limit there), so decode and prefill
- * give F16 and BF16 outputs within rounding of each other, not the same bits. */
-#define MMX(name, type)                                                                                \
+/* The amx path: prefill (2 tokens or more) of F16 and BF16 weights on BF16 tiles, of Q8_0, Q4_0,
+ * Q5_0 and IQ4_NL on INT8 tiles, everything else as avx512. One token keeps the avx512 kernels
+ * (reading the weights is the limit there), so on this path decode and prefill give those types'
+ * outputs within rounding of each other, not the same bits. */
+#define MMX(name, type, amx)                                                                           \
     static void mmx_##name(const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k,   \
                            int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1)                \
     {                                                                                                 \
-        if (nt < 2 || !yk_amx_matmul(type, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1))        \
+        if (nt < 2 || !amx(type, W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1))                  \
             mm512_##name(W, w_stride, Xq, x_stride, k, nt, Y, ldy, r0, r1);                           \
     }
-MMX(f16, YK_TYPE_F16)
-MMX(bf16, YK_TYPE_BF16)
+MMX(f16, YK_TYPE_F16, yk_amx_matmul)
+MMX(bf16, YK_TYPE_BF16, yk_amx_matmul)
+MMX(q8_0, YK_TYPE_Q8_0, yk_amx_matmul8)
+MMX(q4_0, YK_TYPE_Q4_0, yk_amx_matmul8)
+MMX(q5_0, YK_TYPE_Q5_0, yk_amx_matmul8)
+MMX(iq4_nl, YK_TYPE_IQ4_NL, yk_amx_matmul8)
 
-#define KERNELS512(name_, f16, bf16)                                                                  \
+#define KERNELS512(name_, P)                                                                          \
     {                                                                                                \
         .name = name_,                                                                               \
         .mm = {                                                                                      \
-            [YK_TYPE_F32] = mm512_f32,   [YK_TYPE_F16] = f16,         [YK_TYPE_BF16] = bf16,         \
-            [YK_TYPE_Q8_0] = mm512_q8_0, [YK_TYPE_Q4_0] = mm512_q4_0, [YK_TYPE_Q4_1] = mm512_q4_1,   \
-            [YK_TYPE_Q5_0] = mm512_q5_0, [YK_TYPE_Q5_1] = mm512_q5_1, [YK_TYPE_IQ4_NL] = mm512_iq4_nl, \
+            [YK_TYPE_F32] = mm512_f32,   [YK_TYPE_F16] = P##f16,      [YK_TYPE_BF16] = P##bf16,      \
+            [YK_TYPE_Q8_0] = P##q8_0,    [YK_TYPE_Q4_0] = P##q4_0,    [YK_TYPE_Q4_1] = mm512_q4_1,   \
+            [YK_TYPE_Q5_0] = P##q5_0,    [YK_TYPE_Q5_1] = mm512_q5_1, [YK_TYPE_IQ4_NL] = P##iq4_nl,  \
             [YK_TYPE_Q2_K] = mm_q2_K,    [YK_TYPE_Q3_K] = mm_q3_K,    [YK_TYPE_Q4_K] = mm512_q4_K,   \
             [YK_TYPE_Q5_K] = mm512_q5_K, [YK_TYPE_Q6_K] = mm512_q6_K,                                \
         },                                                                                           \
         .conv = {[YK_TYPE_Q8_0] = conv_q8_0, [YK_TYPE_Q8_1] = conv_q8_1, [YK_TYPE_F16] = conv_f16,   \
                  [YK_TYPE_BF16] = conv512_bf16},                                                     \
     }
-const yk_kernels yk_kernels_avx512 = KERNELS512("avx512", mm512_f16, mm512_bf16);
-const yk_kernels yk_kernels_amx = KERNELS512("amx", mmx_f16, mmx_bf16);
+const yk_kernels yk_kernels_avx512 = KERNELS512("avx512", mm512_);
+const yk_kernels yk_kernels_amx = KERNELS512("amx", mmx_);

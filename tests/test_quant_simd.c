@@ -57,6 +57,13 @@ static void make_weights(tu_rng *rng, yk_type t, uint8_t *W, int64_t rows, int64
     }
 }
 
+/* The types whose prefill runs on AMX tiles on the amx path (quant_amx.c). */
+static bool amx_tiles(yk_type t)
+{
+    return t == YK_TYPE_F16 || t == YK_TYPE_BF16 || t == YK_TYPE_Q8_0 || t == YK_TYPE_Q4_0 || t == YK_TYPE_Q5_0 ||
+           t == YK_TYPE_IQ4_NL;
+}
+
 /* Compares every available path with scalar for one type and shape. */
 static void check_paths(tu_rng *rng, yk_type t, int64_t rows, int64_t k, int64_t nt, bool raw)
 {
@@ -94,7 +101,7 @@ static void check_paths(tu_rng *rng, yk_type t, int64_t rows, int64_t k, int64_t
                 if (e / tol > worst) worst = e / tol;
                 if (e > tol) bad++;
             }
-        if ((s == YK_SIMD_AVX2 || (s == YK_SIMD_AMX && (t == YK_TYPE_F16 || t == YK_TYPE_BF16))) && !raw && nt == 9)
+        if ((s == YK_SIMD_AVX2 || (s == YK_SIMD_AMX && amx_tiles(t))) && !raw && nt == 9)
             printf("  %-6s vs scalar: worst difference %.3f of the tolerance (%s)\n", yk_type_name(t), worst,
                    path_names[s]);
         CHECK(bad == 0, "%s %s k=%lld nt=%lld%s: %d outputs off scalar (worst %.2f x tolerance)", path_names[s],
@@ -102,12 +109,12 @@ static void check_paths(tu_rng *rng, yk_type t, int64_t rows, int64_t k, int64_t
     }
 
     /* Tiling: token i computed alone, and rows [3, rows-2) alone, give the same bits. On the amx
-     * path one F16 or BF16 token takes the FMA kernel (within the tolerance above of the tiles, as
-     * the avx512 path is), so there token i is computed in a pair instead: any 2 tokens or more
-     * take the same tile instructions. */
+     * path one token of a type with AMX tiles takes the avx512 kernel (within the tolerance above of
+     * the tiles, as that path is), so there token i is computed in a pair instead: any 2 tokens or
+     * more take the same tile instructions. */
     for (int s = 0; s < YK_SIMD_COUNT; s++) {
         if (!yk_simd_available((yk_simd)s)) continue;
-        const bool pairs = s == YK_SIMD_AMX && (t == YK_TYPE_F16 || t == YK_TYPE_BF16) && nt >= 2;
+        const bool pairs = s == YK_SIMD_AMX && amx_tiles(t) && nt >= 2;
         float *y1 = malloc(2 * rows * sizeof *y1);
         bool same = true;
         for (int64_t i = 0; i < nt; i++) {
@@ -172,8 +179,9 @@ int main(int argc, char **argv)
         check_paths(&rng, t, 150, blk == 1 ? 1100 : blk == 32 ? 1056 : 1280, 13, false);
         /* long rows: several row chunks of every prefill kernel */
         check_paths(&rng, t, 150, 8192, 7, false);
-        /* float types: AMX tiles over 2 input chunks with a tail, 2 token groups (64 + 6 tokens) */
+        /* AMX tiles: 2 input chunks (with a tail for the float types), 2 token groups (64 + 6) */
         if (blk == 1) check_paths(&rng, t, 40, 2100, 70, false);
+        if (blk == 32) check_paths(&rng, t, 40, 8192 + 96, 70, false);
     }
 
     /* YK_SIMD forces each path (a lower one than the CPU's best, or the best itself). */
