@@ -1,6 +1,6 @@
 /* quant_amx.c: prefill products on AMX tiles (Intel Sapphire Rapids and later), the "amx" path:
- * F16 and BF16 weights on BF16 tiles, Q8_0, Q4_0, Q5_0 and IQ4_NL on INT8 tiles (second half of
- * the file); the AVX-512 kernels for every other type, and for one token (quant_avx512.c).
+ * F16 and BF16 weights on BF16 tiles, Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_K and Q5_K on INT8 tiles
+ * (second half of the file); the AVX-512 kernels for every other type, and for one token (quant_avx512.c).
  *
  * TDPBF16PS multiplies a 16 x 32 BF16 tile by a 32 x 16 one and adds the products to a 16 x 16 FP32
  * tile: about 1000 G multiply-adds/s on one core of the machine in docs/PERF.md, 20x its FP32 FMAs.
@@ -278,22 +278,26 @@ bool yk_amx_matmul(yk_type wt, const void *W, size_t w_stride, const void *Xq, s
 
 /* ---- quantised weights on INT8 tiles ---------------------------------------------------------- *
  *
- * Q8_0, Q4_0, Q5_0 and IQ4_NL weights against Q8_0 activations. A block is 32 levels and one scale;
- * TDPBUSD (unsigned levels: Q4_0, Q5_0) or TDPBSSD (signed: Q8_0, IQ4_NL) of a 16 x 32 tile of
- * weight levels by a 32 x 16 tile of activation levels leaves every (row, token) block's exact
- * integer dot product in C. The core then takes C row by row: minus offset x the block's activation
- * sum (Q4_0: 8, Q5_0: 16), converted to float, times weight scale x activation scale, added to the
- * output's accumulator, in block order: every output gets the same arithmetic whatever the tile,
- * the row range or the number of tokens (2 or more). One C tile is computed while the previous
- * block's is read (C0 and C1 alternate). The tile instruction takes as long for 32 inputs as for
- * 64 (measured: 14-15 ns either way), so this runs at half the tiles' peak, and the float work per
- * block costs about as much again. Each step's rows are staged during the previous step's tiles,
- * and the rows of the step after are prefetched into L2 meanwhile (1.3-1.5x on rows that are not
- * in L2 already; the F16 kernel, with four tile passes per step, measured no gain from it). */
+ * Q8_0, Q4_0, Q5_0 and IQ4_NL weights against Q8_0 activations, Q4_K and Q5_K against Q8_K. A block
+ * here is 32 weights with one scale: a whole block of the 32-wide types, a sub-block of the k-quants.
+ * TDPBUSD (unsigned levels: Q4_0, Q5_0, Q4_K, Q5_K) or TDPBSSD (signed: Q8_0, IQ4_NL) of a 16 x 32
+ * tile of weight levels by a 32 x 16 tile of activation levels leaves every (row, token) block's
+ * exact integer dot product in C. The core then takes C row by row: minus offset x the block's
+ * activation sum (Q4_0: 8, Q5_0: 16), converted to float, times weight scale x activation scale,
+ * minus (k-quants) the weight block's min x the activations' scaled sum, added to the output's
+ * accumulator, in block order: every output gets the same arithmetic whatever the tile, the row
+ * range or the number of tokens (2 or more). One C tile is computed while the previous block's is
+ * read (C0 and C1 alternate). The tile instruction takes as long for 32 inputs as for 64 (measured:
+ * 14-15 ns either way), so this runs at half the tiles' peak, and the float work per block costs
+ * about as much again. Each step's rows are staged during the previous step's tiles, and the rows
+ * of the step after are prefetched into L2 meanwhile (1.3-1.5x on rows that are not in L2 already;
+ * the F16 kernel, with four tile passes per step, measured no gain from it). */
 #define TB8 512   /* bytes of an INT8 tile here: A 16 rows x 32 levels, B 8 rows x 16 tokens x 4 */
 #define KCH8 8192 /* inputs per chunk: 4 token tiles x 256 blocks x 512 B = 512 KB of activation tiles */
 
-/* The 32 levels of a weight block, in input order, and the offset its dot products need. */
+static inline bool kquant(yk_type wt) { return wt == YK_TYPE_Q4_K || wt == YK_TYPE_Q5_K; }
+
+/* The 32 levels of a 32-wide weight block, in input order. */
 static inline __m256i levels32(yk_type wt, const uint8_t *blk)
 {
     const __m128i low4 = _mm_set1_epi8(0x0F);
@@ -312,77 +316,129 @@ static inline __m256i levels32(yk_type wt, const uint8_t *blk)
     return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)yk_iq4nl_values)), nib);
 }
 
+/* Sub-block j (0..7) of a Q4_K / Q5_K super-block: its 32 levels, scale d x sc and min dmin x m. */
+static inline __m256i levels_k(yk_type wt, const uint8_t *blk, int j, float *dw, float *mw)
+{
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    uint16_t d, dmin;
+    const uint8_t *scales = wt == YK_TYPE_Q4_K ? ((const blk_q4_K *)blk)->scales : ((const blk_q5_K *)blk)->scales;
+    const uint8_t *qs = wt == YK_TYPE_Q4_K ? ((const blk_q4_K *)blk)->qs : ((const blk_q5_K *)blk)->qs;
+    memcpy(&d, blk, 2), memcpy(&dmin, blk + 2, 2); /* both types start with d, dmin */
+    int sc, m;
+    yk_k4_scale_min(j, scales, &sc, &m);
+    *dw = _cvtsh_ss(d) * (float)sc, *mw = _cvtsh_ss(dmin) * (float)m;
+    __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
+    __m256i v = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(q, 4) : q, low4);
+    if (wt == YK_TYPE_Q5_K) { /* the fifth bit: bit j of qh[l] */
+        __m256i h = _mm256_loadu_si256((const __m256i *)((const blk_q5_K *)blk)->qh);
+        v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, j), _mm256_set1_epi8(1)), 4));
+    }
+    return v;
+}
+
 static inline int level_offset(yk_type wt) { return wt == YK_TYPE_Q4_0 ? 8 : wt == YK_TYPE_Q5_0 ? 16 : 0; }
 
+/* What the tiles of one block need besides the levels, per (row or token, block), 16 a tile: the
+ * weight scale dw and min mw (k-quants), the activation scale dx, offset x level sum osx (32-wide
+ * types) and scale x level sum mx (k-quants). */
+typedef struct {
+    float *dw, *mw, *dx, *mx;
+    int32_t *osx;
+} scales8;
+
 /* Activation tiles of tokens [t0, t0 + ng), blocks [b0, b0 + nb): tile (tt, b) at B + (tt * nb + b)
- * * TB8 (row p: inputs 4p..4p+3 of the tile's 16 tokens); per block and token the scale dx and
- * offset x level sum osx at [(tt * nb + b) * 16 + t % 16]. Padding tokens are zeros. */
-static void stage_acts8(const uint8_t *Xq, size_t x_stride, int off, int64_t t0, int64_t ng, int ntt, int64_t b0,
-                        int64_t nb, uint8_t *B, float *dx, int32_t *osx)
+ * * TB8 (row p: inputs 4p..4p+3 of the tile's 16 tokens), its scales at [(tt * nb + b) * 16 + t %
+ * 16]. Padding tokens are zeros. */
+static void stage_acts8(yk_type wt, const uint8_t *Xq, size_t x_stride, int64_t t0, int64_t ng, int ntt, int64_t b0,
+                        int64_t nb, uint8_t *B, const scales8 *sc)
 {
+    const size_t n = (size_t)ntt * (size_t)nb * 16;
     if (ng < ntt * 16) {
-        memset(B, 0, (size_t)ntt * (size_t)nb * TB8);
-        memset(dx, 0, (size_t)ntt * (size_t)nb * 16 * sizeof *dx);
-        memset(osx, 0, (size_t)ntt * (size_t)nb * 16 * sizeof *osx);
+        memset(B, 0, n / 16 * TB8);
+        memset(sc->dx, 0, n * sizeof(float)), memset(sc->mx, 0, n * sizeof(float));
+        memset(sc->osx, 0, n * sizeof(int32_t));
     }
     const __m256i rows = _mm256_set_epi32(112, 96, 80, 64, 48, 32, 16, 0); /* dword p x 16 */
+    const int off = level_offset(wt);
     for (int64_t t = 0; t < ng; t++) {
-        const blk_q8_0 *x = (const blk_q8_0 *)(Xq + (size_t)(t0 + t) * x_stride) + b0;
+        const uint8_t *x = Xq + (size_t)(t0 + t) * x_stride;
         for (int64_t b = 0; b < nb; b++) {
-            size_t at = (size_t)(t / 16) * (size_t)nb + (size_t)b;
-            __m256i v = _mm256_loadu_si256((const __m256i *)x[b].qs);
-            _mm256_i32scatter_epi32((int32_t *)(B + at * TB8) + t % 16, rows, v, 4);
-            dx[at * 16 + t % 16] = _cvtsh_ss(x[b].d);
-            __m512i sum = _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v)),
-                                           _mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1)));
-            osx[at * 16 + t % 16] = off * _mm512_reduce_add_epi32(sum);
+            size_t at = ((size_t)(t / 16) * (size_t)nb + (size_t)b) * 16 + (size_t)(t % 16);
+            const int8_t *qs;
+            if (kquant(wt)) {
+                const blk_q8_K *xk = (const blk_q8_K *)x + (b0 + b) / 8;
+                int j = (int)((b0 + b) % 8);
+                qs = xk->qs + 32 * j;
+                sc->dx[at] = xk->d, sc->mx[at] = xk->d * (float)(xk->bsums[2 * j] + xk->bsums[2 * j + 1]);
+                sc->osx[at] = 0;
+            } else {
+                const blk_q8_0 *x0 = (const blk_q8_0 *)x + b0 + b;
+                qs = x0->qs;
+                sc->dx[at] = _cvtsh_ss(x0->d), sc->mx[at] = 0;
+            }
+            __m256i v = _mm256_loadu_si256((const __m256i *)qs);
+            _mm256_i32scatter_epi32((int32_t *)(B + (at / 16) * TB8) + t % 16, rows, v, 4);
+            if (!kquant(wt)) {
+                __m512i sum = _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(v)),
+                                               _mm512_cvtepi8_epi32(_mm256_extracti128_si256(v, 1)));
+                sc->osx[at] = off * _mm512_reduce_add_epi32(sum);
+            }
         }
     }
 }
 
 /* The weight tiles of one step of RS rows, blocks [b0, b0 + nb): tile (rt, b) at A + (rt * nb + b)
- * * TB8, row j % 16 at 32 (j % 16); scales at dw[(rt * nb + b) * 16 + j % 16]. Rows past the
+ * * TB8, row j % 16 at 32 (j % 16); its scales at [(rt * nb + b) * 16 + j % 16]. Rows past the
  * matrix (w[j] NULL) are zeros. */
 typedef struct {
     yk_type wt;
     const uint8_t *w[RS]; /* row j from block b0, or NULL */
-    size_t bb;            /* bytes per block */
+    size_t bb;            /* bytes of a block (of a super-block: k-quants) */
+    bool kq;
     uint8_t *A;
-    float *dw;
+    float *dw, *mw;
     int64_t nb;
 } stager8;
 
 static void stager8_init(stager8 *g, yk_type wt, const uint8_t *W, size_t w_stride, int64_t r, int64_t nr, int64_t b0,
-                         int64_t nb, uint8_t *A, float *dw)
+                         int64_t nb, uint8_t *A, float *dw, float *mw)
 {
-    g->wt = wt, g->bb = yk_row_bytes(wt, QK), g->A = A, g->dw = dw, g->nb = nb;
-    for (int64_t j = 0; j < RS; j++) g->w[j] = j < nr ? W + (size_t)(r + j) * w_stride + (size_t)b0 * g->bb : NULL;
+    g->wt = wt, g->kq = kquant(wt), g->bb = yk_row_bytes(wt, g->kq ? QKK : QK), g->A = A, g->dw = dw, g->mw = mw, g->nb = nb;
+    const size_t skip = yk_row_bytes(wt, b0 * QK);
+    for (int64_t j = 0; j < RS; j++) g->w[j] = j < nr ? W + (size_t)(r + j) * w_stride + skip : NULL;
 }
 
-/* Stages block b of rows [j0, j1) of the step. */
-static inline void stage8(const stager8 *g, int j0, int j1, int64_t b)
+/* Stages block b of rows [j0, j1) of the step (kq: g->kq, a constant where inlined). */
+static inline __attribute__((always_inline)) void stage8(const stager8 *g, bool kq, int j0, int j1, int64_t b)
 {
+    const size_t bb = g->bb;
     for (int j = j0; j < j1; j++) {
-        size_t at = (size_t)(j / 16) * (size_t)g->nb + (size_t)b;
+        size_t at = ((size_t)(j / 16) * (size_t)g->nb + (size_t)b) * 16 + (size_t)(j % 16);
         __m256i v = _mm256_setzero_si256();
-        float d = 0;
-        if (g->w[j]) {
-            const uint8_t *blk = g->w[j] + (size_t)b * g->bb;
+        float d = 0, m = 0;
+        if (g->w[j] && kq) {
+            /* chunks start on whole super-blocks: b0 is a multiple of 8 */
+            v = levels_k(g->wt, g->w[j] + (size_t)(b / 8) * bb, (int)(b % 8), &d, &m);
+        } else if (g->w[j]) {
+            const uint8_t *blk = g->w[j] + (size_t)b * bb;
             uint16_t h;
             memcpy(&h, blk, 2); /* every one of these blocks starts with its scale */
             v = levels32(g->wt, blk), d = _cvtsh_ss(h);
         }
-        _mm256_store_si256((__m256i *)(g->A + at * TB8 + (size_t)(j % 16) * 32), v);
-        g->dw[at * 16 + j % 16] = d;
+        _mm256_store_si256((__m256i *)(g->A + (at / 16) * TB8 + (size_t)(j % 16) * 32), v);
+        g->dw[at] = d;
+        if (kq) g->mw[at] = m;
     }
 }
 
-/* One C tile (16 rows x 16 tokens) over nb blocks: A, B, dw, dx, osx at the tile's first block.
- * The accumulators (16 tokens a row, TG floats apart) start from acc when load, else from zero.
- * Meanwhile each block of rows [j0, j1) of the next step is staged (g, if not NULL): its reads
- * from memory wait while the tiles compute. */
-static void ctile8(bool sgn, const uint8_t *A, const uint8_t *B, const float *dw, const float *dx, const int32_t *osx,
-                   int64_t nb, float *acc, bool load, const stager8 *g, int j0, int j1, const uint8_t *const *pf)
+/* One C tile (16 rows x 16 tokens) over nb blocks: A, B and the scales at the tile's first block
+ * (w: the weights' dw, mw; x: the activations' dx, mx, osx; mins: the k-quants' min term, else the
+ * level offset). The accumulators (16 tokens a row, TG
+ * floats apart) start from acc when load, else from zero. Meanwhile each block of rows [j0, j1) of
+ * the next step is staged (g, if not NULL: its reads from memory wait while the tiles compute), and
+ * line b of the same rows of the step after is prefetched into L2 (pf, pf_bytes a row). */
+static inline __attribute__((always_inline)) void ctile8(bool sgn, bool mins, const uint8_t *A, const uint8_t *B, const scales8 *w, const scales8 *x, int64_t nb, float *acc,
+                   bool load, const stager8 *g, int j0, int j1, const uint8_t *const *pf, size_t pf_bytes)
 {
     int32_t c[2][256] __attribute__((aligned(64)));
     __m512 a[16];
@@ -406,16 +462,26 @@ static void ctile8(bool sgn, const uint8_t *A, const uint8_t *B, const float *dw
             if (b & 1) DP(0);
             else DP(1);
         }
-        const __m512 sx = _mm512_loadu_ps(dx + b * 16);
-        const __m512i o = _mm512_loadu_si512(osx + b * 16);
+        const __m512 dx = _mm512_loadu_ps(x->dx + b * 16);
+        if (mins) {
+            const __m512 mx = _mm512_loadu_ps(x->mx + b * 16);
 #pragma GCC unroll 16 /* the accumulators stay in registers */
-        for (int i = 0; i < 16; i++) {
-            __m512 p = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(cur + i * 16), o));
-            a[i] = _mm512_fmadd_ps(p, _mm512_mul_ps(sx, _mm512_set1_ps(dw[b * 16 + i])), a[i]);
+            for (int i = 0; i < 16; i++) {
+                __m512 p = _mm512_cvtepi32_ps(_mm512_load_si512(cur + i * 16));
+                a[i] = _mm512_fmadd_ps(p, _mm512_mul_ps(dx, _mm512_set1_ps(w->dw[b * 16 + i])), a[i]);
+                a[i] = _mm512_fnmadd_ps(mx, _mm512_set1_ps(w->mw[b * 16 + i]), a[i]);
+            }
+        } else {
+            const __m512i o = _mm512_loadu_si512(x->osx + b * 16);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) {
+                __m512 p = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(cur + i * 16), o));
+                a[i] = _mm512_fmadd_ps(p, _mm512_mul_ps(dx, _mm512_set1_ps(w->dw[b * 16 + i])), a[i]);
+            }
         }
-        if (g) stage8(g, j0, j1, b);
+        if (g) stage8(g, mins, j0, j1, b);
         for (int j = j0; j < j1; j++)
-            if (pf[j] && (size_t)b * 64 < (size_t)nb * g->bb) _mm_prefetch((const char *)pf[j] + b * 64, _MM_HINT_T1);
+            if (pf[j] && (size_t)b * 64 < pf_bytes) _mm_prefetch((const char *)pf[j] + b * 64, _MM_HINT_T1);
     }
 #undef DP
     for (int i = 0; i < 16; i++) _mm512_storeu_ps(acc + i * TG, a[i]);
@@ -424,20 +490,20 @@ static void ctile8(bool sgn, const uint8_t *A, const uint8_t *B, const float *dw
 bool yk_amx_matmul8(yk_type wt, const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k,
                     int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1)
 {
-    YK_ASSERT(wt == YK_TYPE_Q8_0 || wt == YK_TYPE_Q4_0 || wt == YK_TYPE_Q5_0 || wt == YK_TYPE_IQ4_NL);
+    YK_ASSERT(wt == YK_TYPE_Q8_0 || wt == YK_TYPE_Q4_0 || wt == YK_TYPE_Q5_0 || wt == YK_TYPE_IQ4_NL || kquant(wt));
     const bool sgn = wt == YK_TYPE_Q8_0 || wt == YK_TYPE_IQ4_NL;
-    const int off = level_offset(wt);
     const int64_t nblk = k / QK, nkc = (k + KCH8 - 1) / KCH8, nb_max = nblk < KCH8 / QK ? nblk : KCH8 / QK;
     const int64_t steps = (r1 - r0 + RS - 1) / RS, acc_rows = nkc > 1 ? steps * RS : RS;
     const size_t b_bytes = (TG / 16) * (size_t)nb_max * TB8, a_bytes = 2 * (size_t)nb_max * TB8;
-    const size_t sc_bytes = (TG / 16) * (size_t)nb_max * 16 * 4, ws_bytes = 2 * (size_t)nb_max * 16 * 4;
-    uint8_t *B = scratch_get(b_bytes + 2 * a_bytes + 2 * sc_bytes + 2 * ws_bytes + (size_t)acc_rows * TG * sizeof(float));
+    const size_t xs_bytes = (TG / 16) * (size_t)nb_max * 16 * 4, ws_bytes = 2 * (size_t)nb_max * 16 * 4;
+    uint8_t *B = scratch_get(b_bytes + 2 * a_bytes + 3 * xs_bytes + 4 * ws_bytes + (size_t)acc_rows * TG * sizeof(float));
     if (!B) return false;
     uint8_t *A[2] = {B + b_bytes, B + b_bytes + a_bytes}; /* this step's weight tiles and the next's */
-    float *dx = (float *)(A[1] + a_bytes);
-    int32_t *osx = (int32_t *)((uint8_t *)dx + sc_bytes);
-    float *dw[2] = {(float *)((uint8_t *)osx + sc_bytes), (float *)((uint8_t *)osx + sc_bytes + ws_bytes)};
-    float *acc = (float *)((uint8_t *)dw[1] + ws_bytes);
+    uint8_t *p = A[1] + a_bytes;
+    scales8 xs = {.dx = (float *)p, .mx = (float *)(p + xs_bytes), .osx = (int32_t *)(p + 2 * xs_bytes)}, ws[2];
+    p += 3 * xs_bytes;
+    for (int i = 0; i < 2; i++, p += 2 * ws_bytes) ws[i] = (scales8){.dw = (float *)p, .mw = (float *)(p + ws_bytes)};
+    float *acc = (float *)p;
     tile_config cfg = {.palette = 1};
     for (int i = 0; i < 2; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16; /* C */
     cfg.colsb[4] = 32, cfg.rows[4] = 16;                             /* A: 16 rows x 32 levels */
@@ -449,25 +515,34 @@ bool yk_amx_matmul8(yk_type wt, const void *W, size_t w_stride, const void *Xq, 
         const int ntt = (int)((ng + 15) / 16), tiles = 2 * ntt;
         for (int64_t kc = 0; kc < nkc; kc++) {
             const int64_t b0 = kc * (KCH8 / QK), nb = nblk - b0 < KCH8 / QK ? nblk - b0 : KCH8 / QK;
-            stage_acts8(Xq, x_stride, off, t0, ng, ntt, b0, nb, B, dx, osx);
+            const size_t row_bytes = yk_row_bytes(wt, nb * QK), skip = yk_row_bytes(wt, b0 * QK);
+            stage_acts8(wt, Xq, x_stride, t0, ng, ntt, b0, nb, B, &xs);
             stager8 g;
-            stager8_init(&g, wt, w8, w_stride, r0, r1 - r0 < RS ? r1 - r0 : RS, b0, nb, A[0], dw[0]);
-            for (int64_t b = 0; b < nb; b++) stage8(&g, 0, RS, b);
+            stager8_init(&g, wt, w8, w_stride, r0, r1 - r0 < RS ? r1 - r0 : RS, b0, nb, A[0], ws[0].dw, ws[0].mw);
+            for (int64_t b = 0; b < nb; b++) stage8(&g, g.kq, 0, RS, b);
             for (int64_t s = 0; s < steps; s++) {
                 const int64_t r = r0 + s * RS, nr = r1 - r < RS ? r1 - r : RS;
                 const bool more = s + 1 < steps;
+                const int cur = (int)(s & 1), nxt = cur ^ 1;
                 if (more)
-                    stager8_init(&g, wt, w8, w_stride, r + RS, r1 - r - RS < RS ? r1 - r - RS : RS, b0, nb, A[(s + 1) & 1],
-                                 dw[(s + 1) & 1]);
+                    stager8_init(&g, wt, w8, w_stride, r + RS, r1 - r - RS < RS ? r1 - r - RS : RS, b0, nb, A[nxt], ws[nxt].dw,
+                                 ws[nxt].mw);
                 const uint8_t *pf[RS] = {0}; /* the rows after, into L2 */
-                for (int64_t j = 0; more && j < RS && r + 2 * RS + j < r1; j++)
-                    pf[j] = w8 + (size_t)(r + 2 * RS + j) * w_stride + (size_t)b0 * g.bb;
+                for (int64_t j = 0; more && j < RS && r + 2 * RS + j < r1; j++) pf[j] = w8 + (size_t)(r + 2 * RS + j) * w_stride + skip;
                 float *c = acc + (nkc > 1 ? s * RS : 0) * TG;
                 for (int q = 0; q < tiles; q++) {
                     const int rt = q / ntt, tt = q % ntt;
-                    size_t at = (size_t)rt * (size_t)nb, bt = (size_t)tt * (size_t)nb;
-                    ctile8(sgn, A[s & 1] + at * TB8, B + bt * TB8, dw[s & 1] + at * 16, dx + bt * 16, osx + bt * 16, nb,
-                           c + rt * 16 * TG + tt * 16, kc > 0, more ? &g : NULL, q * RS / tiles, (q + 1) * RS / tiles, pf);
+                    const size_t at = (size_t)rt * (size_t)nb, bt = (size_t)tt * (size_t)nb;
+                    const scales8 wq = {.dw = ws[cur].dw + at * 16, .mw = ws[cur].mw + at * 16};
+                    const scales8 xq = {.dx = xs.dx + bt * 16, .mx = xs.mx + bt * 16, .osx = xs.osx + bt * 16};
+                    const uint8_t *a = A[cur] + at * TB8, *bx = B + bt * TB8;
+                    float *cq = c + rt * 16 * TG + tt * 16;
+                    const stager8 *gq = more ? &g : NULL;
+                    const int j0 = q * RS / tiles, j1 = (q + 1) * RS / tiles;
+                    /* one instance per kind of level, scale and offset */
+                    if (g.kq) ctile8(false, true, a, bx, &wq, &xq, nb, cq, kc > 0, gq, j0, j1, pf, row_bytes);
+                    else if (sgn) ctile8(true, false, a, bx, &wq, &xq, nb, cq, kc > 0, gq, j0, j1, pf, row_bytes);
+                    else ctile8(false, false, a, bx, &wq, &xq, nb, cq, kc > 0, gq, j0, j1, pf, row_bytes);
                 }
                 if (kc + 1 < nkc) continue;
                 for (int64_t t = 0; t < ng; t++)

@@ -798,7 +798,7 @@ static void conv512_bf16(const float *x, void *y, int64_t k)
 }
 
 /* The amx path: prefill (2 tokens or more) of F16 and BF16 weights on BF16 tiles, of Q8_0, Q4_0,
- * Q5_0 and IQ4_NL on INT8 tiles, everything else as avx512. One token keeps the avx512 kernels
+ * Q5_0, IQ4_NL, Q4_K and Q5_K on INT8 tiles, everything else as avx512. One token keeps the avx512 kernels
  * (reading the weights is the limit there), so on this path decode and prefill give those types'
  * outputs within rounding of each other, not the same bits. */
 #define MMX(name, type, amx)                                                                           \
@@ -814,6 +814,8 @@ MMX(q8_0, YK_TYPE_Q8_0, yk_amx_matmul8)
 MMX(q4_0, YK_TYPE_Q4_0, yk_amx_matmul8)
 MMX(q5_0, YK_TYPE_Q5_0, yk_amx_matmul8)
 MMX(iq4_nl, YK_TYPE_IQ4_NL, yk_amx_matmul8)
+MMX(q4_K, YK_TYPE_Q4_K, yk_amx_matmul8)
+MMX(q5_K, YK_TYPE_Q5_K, yk_amx_matmul8)
 
 #define KERNELS512(name_, P)                                                                          \
     {                                                                                                \
@@ -822,8 +824,8 @@ MMX(iq4_nl, YK_TYPE_IQ4_NL, yk_amx_matmul8)
             [YK_TYPE_F32] = mm512_f32,   [YK_TYPE_F16] = P##f16,      [YK_TYPE_BF16] = P##bf16,      \
             [YK_TYPE_Q8_0] = P##q8_0,    [YK_TYPE_Q4_0] = P##q4_0,    [YK_TYPE_Q4_1] = mm512_q4_1,   \
             [YK_TYPE_Q5_0] = P##q5_0,    [YK_TYPE_Q5_1] = mm512_q5_1, [YK_TYPE_IQ4_NL] = P##iq4_nl,  \
-            [YK_TYPE_Q2_K] = mm_q2_K,    [YK_TYPE_Q3_K] = mm_q3_K,    [YK_TYPE_Q4_K] = mm512_q4_K,   \
-            [YK_TYPE_Q5_K] = mm512_q5_K, [YK_TYPE_Q6_K] = mm512_q6_K,                                \
+            [YK_TYPE_Q2_K] = mm_q2_K,    [YK_TYPE_Q3_K] = mm_q3_K,    [YK_TYPE_Q4_K] = P##q4_K,      \
+            [YK_TYPE_Q5_K] = P##q5_K,    [YK_TYPE_Q6_K] = mm512_q6_K,                                \
         },                                                                                           \
         .conv = {[YK_TYPE_Q8_0] = conv_q8_0, [YK_TYPE_Q8_1] = conv_q8_1, [YK_TYPE_F16] = conv_f16,   \
                  [YK_TYPE_BF16] = conv512_bf16},                                                     \

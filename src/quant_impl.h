@@ -94,7 +94,8 @@ typedef void (*yk_mm_fn)(const void *W, size_t w_stride, const void *Xq, size_t 
 typedef void (*yk_conv_fn)(const float *x, void *y, int64_t k);
 
 /* Paths in order of capability; each needs the CPU features of the ones before it. amx is avx512
- * with the prefill products of F16, BF16, Q8_0, Q4_0, Q5_0 and IQ4_NL on AMX tiles (quant_amx.c). */
+ * with the prefill products of F16, BF16, Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_K and Q5_K on AMX tiles
+ * (quant_amx.c). */
 typedef enum { YK_SIMD_SCALAR, YK_SIMD_AVX2, YK_SIMD_AVX512, YK_SIMD_AMX, YK_SIMD_COUNT } yk_simd;
 
 typedef struct {
@@ -113,7 +114,7 @@ extern const yk_kernels yk_kernels_amx;
  * granted the tile state: yk_simd_available). */
 bool yk_amx_matmul(yk_type wt, const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k, int64_t nt,
                    float *Y, int64_t ldy, int64_t r0, int64_t r1);
-/* The same for Q8_0, Q4_0, Q5_0 and IQ4_NL weights (Q8_0 activations) on INT8 tiles. */
+/* The same for Q8_0, Q4_0, Q5_0, IQ4_NL (Q8_0 activations), Q4_K and Q5_K (Q8_K) on INT8 tiles. */
 bool yk_amx_matmul8(yk_type wt, const void *W, size_t w_stride, const void *Xq, size_t x_stride, int64_t k,
                     int64_t nt, float *Y, int64_t ldy, int64_t r0, int64_t r1);
 

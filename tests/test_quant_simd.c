@@ -61,7 +61,7 @@ static void make_weights(tu_rng *rng, yk_type t, uint8_t *W, int64_t rows, int64
 static bool amx_tiles(yk_type t)
 {
     return t == YK_TYPE_F16 || t == YK_TYPE_BF16 || t == YK_TYPE_Q8_0 || t == YK_TYPE_Q4_0 || t == YK_TYPE_Q5_0 ||
-           t == YK_TYPE_IQ4_NL;
+           t == YK_TYPE_IQ4_NL || t == YK_TYPE_Q4_K || t == YK_TYPE_Q5_K;
 }
 
 /* Compares every available path with scalar for one type and shape. */
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
         check_paths(&rng, t, 150, 8192, 7, false);
         /* AMX tiles: 2 input chunks (with a tail for the float types), 2 token groups (64 + 6) */
         if (blk == 1) check_paths(&rng, t, 40, 2100, 70, false);
-        if (blk == 32) check_paths(&rng, t, 40, 8192 + 96, 70, false);
+        if (blk > 1) check_paths(&rng, t, 40, 8192 + (blk == 32 ? 96 : 512), 70, false);
     }
 
     /* YK_SIMD forces each path (a lower one than the CPU's best, or the best itself). */
