@@ -797,6 +797,40 @@ static void conv512_bf16(const float *x, void *y, int64_t k)
     for (; i < k; i++) p[i] = yk_f32_to_bf16(x[i]);
 }
 
+/* Q8_K activations (Q2_K..Q6_K weights), as the scalar conversion: the scale from the first value
+ * of largest magnitude (q = -127 there), q = nearest(-127 / max x x) capped at 127, sums per 16. */
+static void conv512_q8_K(const float *x, void *y, int64_t k)
+{
+    blk_q8_K *b = y;
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t i = 0; i < k / QKK; i++, x += QKK) {
+        __m512 m = _mm512_setzero_ps();
+        for (int j = 0; j < QKK; j += 16) m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(x + j)));
+        const float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0.0f) {
+            memset(&b[i], 0, sizeof b[i]);
+            continue;
+        }
+        float max = 0;
+        for (int j = 0; j < QKK; j += 16) { /* the first value whose magnitude is amax */
+            __mmask16 hit = _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, _mm512_loadu_ps(x + j)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (hit) {
+                max = x[j + __builtin_ctz(hit)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m512 is = _mm512_set1_ps(iscale);
+        for (int j = 0; j < QKK; j += 16) {
+            /* round to nearest even (the default rounding mode), as yk_nearest_int */
+            __m512i v = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(x + j))), _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(b[i].qs + j), _mm512_cvtepi32_epi8(v));
+            b[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(v);
+        }
+        b[i].d = 1.0f / iscale;
+    }
+}
+
 /* The amx path: prefill (2 tokens or more) of F16 and BF16 weights on BF16 tiles, of Q8_0, Q4_0,
  * Q5_0, IQ4_NL, Q4_K and Q5_K on INT8 tiles, everything else as avx512. One token keeps the avx512 kernels
  * (reading the weights is the limit there), so on this path decode and prefill give those types'
@@ -828,7 +862,7 @@ MMX(q5_K, YK_TYPE_Q5_K, yk_amx_matmul8)
             [YK_TYPE_Q5_K] = P##q5_K,    [YK_TYPE_Q6_K] = mm512_q6_K,                                \
         },                                                                                           \
         .conv = {[YK_TYPE_Q8_0] = conv_q8_0, [YK_TYPE_Q8_1] = conv_q8_1, [YK_TYPE_F16] = conv_f16,   \
-                 [YK_TYPE_BF16] = conv512_bf16},                                                     \
+                 [YK_TYPE_BF16] = conv512_bf16, [YK_TYPE_Q8_K] = conv512_q8_K},                      \
     }
 const yk_kernels yk_kernels_avx512 = KERNELS512("avx512", mm512_);
 const yk_kernels yk_kernels_amx = KERNELS512("amx", mmx_);
