@@ -405,13 +405,8 @@ static void conv_q8_K(const float *x, void *y, int64_t k)
 {
     blk_q8_K *b = y;
     for (int64_t i = 0; i < k / QKK; i++, x += QKK) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QKK; j++) {
-            if (fabsf(x[j]) > amax) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        }
+        float amax;
+        const float max = yk_first_absmax(x, QKK, &amax);
         if (amax == 0.0f) {
             memset(&b[i], 0, sizeof b[i]);
             continue;
@@ -449,7 +444,8 @@ static float dot_f32(const void *w, const void *x, int64_t k)
     return sum8(p);
 }
 
-static float dot_f16(const void *w, const void *x, int64_t k)
+/* 16-bit floats (F16 or BF16, by the conversion cv) in 8 interleaved partial sums. */
+static inline float dot_16bit(const void *w, const void *x, int64_t k, float (*cv)(uint16_t))
 {
     const uint8_t *a = w, *b = x;
     float p[8] = {0};
@@ -457,23 +453,13 @@ static float dot_f16(const void *w, const void *x, int64_t k)
         uint16_t ha, hb;
         memcpy(&ha, a + 2 * i, 2);
         memcpy(&hb, b + 2 * i, 2);
-        p[i & 7] += yk_f16_to_f32(ha) * yk_f16_to_f32(hb);
+        p[i & 7] += cv(ha) * cv(hb);
     }
     return sum8(p);
 }
 
-static float dot_bf16(const void *w, const void *x, int64_t k)
-{
-    const uint8_t *a = w, *b = x;
-    float p[8] = {0};
-    for (int64_t i = 0; i < k; i++) {
-        uint16_t ha, hb;
-        memcpy(&ha, a + 2 * i, 2);
-        memcpy(&hb, b + 2 * i, 2);
-        p[i & 7] += yk_bf16_to_f32(ha) * yk_bf16_to_f32(hb);
-    }
-    return sum8(p);
-}
+static float dot_f16(const void *w, const void *x, int64_t k) { return dot_16bit(w, x, k, yk_f16_to_f32); }
+static float dot_bf16(const void *w, const void *x, int64_t k) { return dot_16bit(w, x, k, yk_bf16_to_f32); }
 
 static float dot_q8_0(const void *w, const void *x, int64_t k)
 {

@@ -49,6 +49,17 @@ static inline int yk_nearest_int(float x)
     return (i & 0x007fffff) - 0x00400000;
 }
 
+/* The first of n values with the largest magnitude (0 if all are 0), its magnitude in *amax: the
+ * value whose quantised level is the extreme one in the scale fits. */
+static inline float yk_first_absmax(const float *v, int n, float *amax)
+{
+    float a = 0.0f, m = 0.0f;
+    for (int j = 0; j < n; j++)
+        if (__builtin_fabsf(v[j]) > a) a = __builtin_fabsf(v[j]), m = v[j];
+    *amax = a;
+    return m;
+}
+
 /* Unpacks the 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K super-block. */
 static inline void yk_k4_scale_min(int j, const uint8_t *s, int *sc, int *m)
 {

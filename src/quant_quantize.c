@@ -431,14 +431,9 @@ static void q_q3_K(const float *x, void *y, int64_t n)
     blk_q3_K *b = y;
     uint8_t L[QKK];
     for (int64_t i = 0; i < n / QKK; i++, x += QKK) {
-        float sc[16], amax = 0.0f, max_scale = 0.0f;
-        for (int j = 0; j < 16; j++) {
-            sc[j] = fit_symmetric_descent(16, 4, x + 16 * j, L + 16 * j);
-            if (fabsf(sc[j]) > amax) {
-                amax = fabsf(sc[j]);
-                max_scale = sc[j];
-            }
-        }
+        float sc[16], amax;
+        for (int j = 0; j < 16; j++) sc[j] = fit_symmetric_descent(16, 4, x + 16 * j, L + 16 * j);
+        const float max_scale = yk_first_absmax(sc, 16, &amax);
         memset(b[i].scales, 0, 12);
         b[i].d = 0;
         if (max_scale != 0.0f) {
@@ -477,14 +472,9 @@ static void q_q6_K(const float *x, void *y, int64_t n)
     blk_q6_K *b = y;
     uint8_t L[QKK];
     for (int64_t i = 0; i < n / QKK; i++, x += QKK) {
-        float sc[16], amax = 0.0f, max_scale = 0.0f;
-        for (int j = 0; j < 16; j++) {
-            sc[j] = fit_symmetric(16, 32, x + 16 * j, L + 16 * j);
-            if (fabsf(sc[j]) > amax) {
-                amax = fabsf(sc[j]);
-                max_scale = sc[j];
-            }
-        }
+        float sc[16], amax;
+        for (int j = 0; j < 16; j++) sc[j] = fit_symmetric(16, 32, x + 16 * j, L + 16 * j);
+        const float max_scale = yk_first_absmax(sc, 16, &amax);
         if (amax < GROUP_EPS) {
             memset(&b[i], 0, sizeof b[i]);
             continue;
