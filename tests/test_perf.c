@@ -140,23 +140,37 @@ static void tiny_rig(yk_perf_rig *rig, uint32_t n)
     yk_perf_rig_gpus(rig, d, n, &l, true);
 }
 
-static void test_predict_hand(void)
-{
+/* The tiny model and profile, 100 tokens of work, one tiny device, laid out: where the hand-computed
+ * tests start (test_predict_hand derives its figures). */
+typedef struct {
     yk_perf_model m;
     yk_perf_tensor tt[2];
-    tiny_model(&m, tt);
-    yk_profile p = tiny_profile();
-    yk_perf_work w = {.n_ctx = 100, .n_seq = 1, .n_prompt = 100, .n_past = 0};
+    yk_profile p;
+    yk_perf_work w;
     yk_perf_rig rig;
     yk_perf_layout lay;
+} tiny_case;
+
+static void tiny_case_init(tiny_case *c)
+{
+    yk_err err;
+    tiny_model(&c->m, c->tt);
+    c->p = tiny_profile();
+    c->w = (yk_perf_work){.n_ctx = 100, .n_seq = 1, .n_prompt = 100, .n_past = 0};
+    tiny_rig(&c->rig, 1);
+    CHECK(yk_perf_layout_make(&c->m, &c->rig, &c->p, 1, 1, NULL, &c->lay, &err) == YK_OK, "%s", err.msg);
+}
+
+static void test_predict_hand(void)
+{
+    tiny_case c;
     yk_perf_result r;
     yk_err err;
 
     /* One device. Decode: reads 2 x 2e6 B at 100 GB/s x 0.5 = 80 us; FLOPs 2 x 2e6 = 4e6 at 20 TFLOPS
      * x 0.5 = 0.4 us (less); launches 2 x 10 us; fixed 100 us. Step 200 us = 5000 tok/s. */
-    tiny_rig(&rig, 1);
-    CHECK(yk_perf_layout_make(&m, &rig, &p, 1, 1, NULL, &lay, &err) == YK_OK, "%s", err.msg);
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
+    tiny_case_init(&c);
+    CHECK(yk_perf_predict(&c.m, &c.rig, &c.lay, &c.p, &c.w, &r, &err) == YK_OK, "%s", err.msg);
     CHECK(near(r.decode1.weights_s, 80e-6, 1e-9) && near(r.decode1.launch_s, 120e-6, 1e-9) && r.decode1.allreduce_s == 0 &&
               near(r.decode1.total_s, 200e-6, 1e-9) && near(r.decode1.tok_s, 5000, 1e-9),
           "1 device decode: %g s", r.decode1.total_s);
@@ -174,10 +188,10 @@ static void test_predict_hand(void)
 
     /* TP 2: each reads half (40 us); 2 all-reduces a layer x 2 layers of (5 + 5 us + 2*1/2 x 4000 B /
      * 10 GB/s = 0.4 us) = 41.6 us; launches 20; fixed 100. Step 201.6 us. */
-    tiny_rig(&rig, 2);
-    CHECK(yk_perf_layout_make(&m, &rig, &p, 2, 1, NULL, &lay, &err) == YK_OK, "%s", err.msg);
-    CHECK(lay.ffn_cols[0] == 1024 && lay.kv_heads[0] == 5 && lay.q_heads[1] == 5, "tp2 split");
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
+    tiny_rig(&c.rig, 2);
+    CHECK(yk_perf_layout_make(&c.m, &c.rig, &c.p, 2, 1, NULL, &c.lay, &err) == YK_OK, "%s", err.msg);
+    CHECK(c.lay.ffn_cols[0] == 1024 && c.lay.kv_heads[0] == 5 && c.lay.q_heads[1] == 5, "tp2 split");
+    CHECK(yk_perf_predict(&c.m, &c.rig, &c.lay, &c.p, &c.w, &r, &err) == YK_OK, "%s", err.msg);
     CHECK(near(r.decode1.weights_s, 40e-6, 1e-9) && near(r.decode1.allreduce_s, 41.6e-6, 1e-9) &&
               near(r.decode1.total_s, 201.6e-6, 1e-9) && r.mem[0].weights == 2000000,
           "tp2 decode: %g s, ar %g", r.decode1.total_s, r.decode1.allreduce_s);
@@ -186,27 +200,27 @@ static void test_predict_hand(void)
 
     /* PP 2: stages of one layer: 2e6 B at 50 GB/s = 40 us reads + 10 us launch each; one hop of 2 us +
      * 4000 B / 10 GB/s = 2.4 us; fixed 100. Step 202.4 us. Each device busy 50 us of it: idle 75.3%. */
-    CHECK(yk_perf_layout_make(&m, &rig, &p, 1, 2, NULL, &lay, &err) == YK_OK, "%s", err.msg);
-    CHECK(lay.layer_end[0] == 1 && lay.layer_end[1] == 2, "pp2 layers");
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
+    CHECK(yk_perf_layout_make(&c.m, &c.rig, &c.p, 1, 2, NULL, &c.lay, &err) == YK_OK, "%s", err.msg);
+    CHECK(c.lay.layer_end[0] == 1 && c.lay.layer_end[1] == 2, "pp2 layers");
+    CHECK(yk_perf_predict(&c.m, &c.rig, &c.lay, &c.p, &c.w, &r, &err) == YK_OK, "%s", err.msg);
     CHECK(near(r.decode1.total_s, 202.4e-6, 1e-9) && near(r.decode1.hop_s, 2.4e-6, 1e-9) &&
               near(r.decode1.idle_frac, 1 - 50.0 / 202.4, 1e-9),
           "pp2 decode: %g s, idle %g", r.decode1.total_s, r.decode1.idle_frac);
     /* 4 sequences through PP 2 with overlapping micro-batches: 2 micro-batches of 2 sequences; a
      * stage at batch 2 still reads 40 us (weights read once) + 10 us; tick = max(50 + 2.8 hop (8000 B),
      * 50 + 100 fixed after the last stage) = 150 us; step = 2 x 150 = 300 us; 4 / 300 us = 13333 tok/s. */
-    p.pp_overlap = true;
-    w.n_seq = 4;
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
+    c.p.pp_overlap = true;
+    c.w.n_seq = 4;
+    CHECK(yk_perf_predict(&c.m, &c.rig, &c.lay, &c.p, &c.w, &r, &err) == YK_OK, "%s", err.msg);
     CHECK(near(r.decode.total_s, 300e-6, 1e-9) && near(r.decode.tok_s, 4 / 300e-6, 1e-9), "pp2 x 4 seqs: %g s", r.decode.total_s);
     /* Without overlap the 4 sequences go through the stages together: 2 x 50 + a hop of 16000 B
      * (2 + 1.6 = 3.6 us) + 100 = 203.6 us. */
-    p.pp_overlap = false;
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
+    c.p.pp_overlap = false;
+    CHECK(yk_perf_predict(&c.m, &c.rig, &c.lay, &c.p, &c.w, &r, &err) == YK_OK, "%s", err.msg);
     CHECK(near(r.decode.total_s, 203.6e-6, 1e-9), "pp2 x 4 seqs sequential: %g s", r.decode.total_s);
     /* Too little memory: 1 GiB holds it; 0.005 GiB (5.37 MB) does not, and the reason names the device. */
-    rig.dev[1].mem_gib = 0.005;
-    CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK && !r.fits && r.mem[0].fits && !r.mem[1].fits &&
+    c.rig.dev[1].mem_gib = 0.005;
+    CHECK(yk_perf_predict(&c.m, &c.rig, &c.lay, &c.p, &c.w, &r, &err) == YK_OK && !r.fits && r.mem[0].fits && !r.mem[1].fits &&
               strstr(r.why, "device 1"),
           "%s", r.why);
 }
@@ -215,17 +229,10 @@ static void test_predict_hand(void)
  * own rate instead of as FLOPs, and each leaves the other kind of weights alone. */
 static void test_mac_rates(void)
 {
-    yk_perf_model m;
-    yk_perf_tensor tt[2];
-    tiny_model(&m, tt);
-    yk_profile p = tiny_profile();
-    yk_perf_work w = {.n_ctx = 100, .n_seq = 1, .n_prompt = 100, .n_past = 0};
-    yk_perf_rig rig;
-    yk_perf_layout lay;
+    tiny_case c;
     yk_perf_result r;
     yk_err err;
-    tiny_rig(&rig, 1);
-    CHECK(yk_perf_layout_make(&m, &rig, &p, 1, 1, NULL, &lay, &err) == YK_OK, "%s", err.msg);
+    tiny_case_init(&c);
     /* Off (or on for the other kind): as in test_predict_hand, the FLOPs (44 us) stay under the
      * reads (88 us): 208 us. On, 0.1 G/s per unit x 10 units: 100 tokens x 2e6 weights / 1e9 = 200
      * ms, plus the attention FLOPs 4 x 100 x 50 x 100 x 10 x 2 = 4e7 at 10 TFLOPS = 4 us; reads 88
@@ -240,11 +247,11 @@ static void test_mac_rates(void)
         {YK_TYPE_Q4_0, YK_F_COUNT, false}, {YK_TYPE_Q4_0, YK_F_HMAC, false}, {YK_TYPE_Q4_0, YK_F_QMAC, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        for (int l = 0; l < 2; l++) tt[l].type = cases[i].type;
-        p.f[YK_F_QMAC].value = cases[i].rate == YK_F_QMAC ? 0.1 : 0;
-        p.f[YK_F_HMAC].value = cases[i].rate == YK_F_HMAC ? 0.1 : 0;
+        for (int l = 0; l < 2; l++) c.tt[l].type = cases[i].type;
+        c.p.f[YK_F_QMAC].value = cases[i].rate == YK_F_QMAC ? 0.1 : 0;
+        c.p.f[YK_F_HMAC].value = cases[i].rate == YK_F_HMAC ? 0.1 : 0;
         const char *what = cases[i].rate == YK_F_QMAC ? "qmac" : cases[i].rate == YK_F_HMAC ? "hmac" : "neither";
-        CHECK(yk_perf_predict(&m, &rig, &lay, &p, &w, &r, &err) == YK_OK, "%s", err.msg);
+        CHECK(yk_perf_predict(&c.m, &c.rig, &c.lay, &c.p, &c.w, &r, &err) == YK_OK, "%s", err.msg);
         if (!cases[i].applies) {
             CHECK(near(r.prefill.total_s, 208e-6, 1e-9) && r.prefill.compute_s == 0, "%s on %s: prefill %g s", what,
                   yk_type_name(cases[i].type), r.prefill.total_s);
