@@ -745,8 +745,8 @@ static const yk_kernels *const paths[YK_SIMD_COUNT] = {&yk_kernels_scalar, &yk_k
                                                        &yk_kernels_amx};
 
 /* AMX tiles need the OS kernel's permission for this process (Linux 5.16+): asked once; granted or
- * not for good. The kernel refuses where it does not support the state (or a thread's signal stack is too
- * small for it); the amx path is then unavailable. */
+ * not for good. The kernel refuses where it does not support the state (or a thread's signal stack
+ * is too small for it); the amx path is then unavailable. */
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 static bool amx_granted; /* written once under amx_once */
 

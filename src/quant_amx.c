@@ -76,6 +76,14 @@ static void *scratch_get(size_t n)
     return p;
 }
 
+/* Outputs of tokens [t0, t0 + ng) and rows [r, r + nr) from a step's accumulators (row j, token t
+ * at c[j * TG + t]). */
+static void write_out(const float *c, float *Y, int64_t ldy, int64_t t0, int64_t ng, int64_t r, int64_t nr)
+{
+    for (int64_t t = 0; t < ng; t++)
+        for (int64_t j = 0; j < nr; j++) Y[(t0 + t) * ldy + r + j] = c[j * TG + t];
+}
+
 /* The 32 values at src (F16) as BF16 hi and lo parts (exact: see the top). */
 static inline void split_f16(const uint16_t *src, __m512i *hi, __m512i *lo)
 {
@@ -266,9 +274,7 @@ bool yk_amx_matmul(yk_type wt, const void *W, size_t w_stride, const void *Xq, s
                 for (int p = 0; p < pairs; p++)
                     multiply(np, A[s & 1], B, ntt, 2 * p, 2 * p + 1 < ntt, nkb, c + 2 * p * 16, kc > 0, more ? &g : NULL,
                              p * RS / pairs, (p + 1) * RS / pairs);
-                if (kc + 1 < nkc) continue;
-                for (int64_t t = 0; t < ng; t++)
-                    for (int64_t j = 0; j < nr; j++) Y[(t0 + t) * ldy + r + j] = c[j * TG + t];
+                if (kc + 1 == nkc) write_out(c, Y, ldy, t0, ng, r, nr);
             }
         }
     }
@@ -544,9 +550,7 @@ bool yk_amx_matmul8(yk_type wt, const void *W, size_t w_stride, const void *Xq, 
                     else if (sgn) ctile8(true, false, a, bx, &wq, &xq, nb, cq, kc > 0, gq, j0, j1, pf, row_bytes);
                     else ctile8(false, false, a, bx, &wq, &xq, nb, cq, kc > 0, gq, j0, j1, pf, row_bytes);
                 }
-                if (kc + 1 < nkc) continue;
-                for (int64_t t = 0; t < ng; t++)
-                    for (int64_t j = 0; j < nr; j++) Y[(t0 + t) * ldy + r + j] = c[j * TG + t];
+                if (kc + 1 == nkc) write_out(c, Y, ldy, t0, ng, r, nr);
             }
         }
     }
