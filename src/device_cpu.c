@@ -228,7 +228,7 @@ static void cpu_swiglu(yk_device *d, float *g, const float *u, int64_t n, int64_
     for (int64_t i = 0; i < n * nt; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-static void cpu_sync(yk_device *d) {}
+static yk_status cpu_sync(yk_device *d, yk_err *err) { return YK_OK; }
 
 static void cpu_destroy(yk_device *d)
 {
@@ -241,6 +241,7 @@ static void cpu_destroy(yk_device *d)
 
 static const yk_device_ops cpu_ops = {
     .kind = "cpu",
+    .host_memory = true,
     .destroy = cpu_destroy,
     .alloc = cpu_alloc,
     .free = cpu_free,

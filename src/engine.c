@@ -39,7 +39,7 @@ typedef struct {
     yk_dmat output;               /* (nvoc, n_embd), last stage */
     float *freq_factors;          /* (rope_dim / 2) or NULL */
     yk_rope rope;
-    int32_t *kv_of_q;             /* (nq): local KV head of each local query head */
+    int32_t *kv_of_q;             /* (nq) device memory: local KV head of each local query head */
     uint32_t nq, nkv, nff, nvoc;  /* local query heads, KV heads, FFN columns, vocabulary rows */
     /* activations, device memory, for up to n_batch tokens */
     float *x;                     /* (nb, n_embd) residual stream */
@@ -48,7 +48,8 @@ typedef struct {
     float *k, *v;                 /* (nb, nkv * hd) */
     float *hb, *hb2;              /* (nb, nff) */
     float *logits;                /* (LOGIT_CHUNK, nvoc) */
-    float *host_x;                /* (nb, n_embd) host staging for the embedding lookup */
+    float *host_x;                /* (nb, n_embd) host staging: embedding lookup, stage hand-over, all-reduce */
+    float *host_logits;           /* (LOGIT_CHUNK, nvoc) host staging for logits sent to rank 0 */
     double busy_s;                /* inside forward passes */
     double comm_s;                /* of which in comm calls */
     uint64_t weight_bytes, kv_bytes;
@@ -143,10 +144,16 @@ static yk_status worker_init(worker *w, yk_err *err)
     w->nff = pd->ff1 - pd->ff0;
     w->nvoc = pd->vocab1 - pd->vocab0;
     uint32_t group = hp->n_head / hp->n_head_kv;
-    w->kv_of_q = malloc(w->nq * sizeof *w->kv_of_q);
+    int32_t *kv_of_q = malloc((w->nq ? w->nq : 1) * sizeof *kv_of_q);
+    w->kv_of_q = yk_dev_alloc(w->dev, (w->nq ? w->nq : 1) * sizeof *kv_of_q);
     w->layers = calloc(pd->layer1 - pd->layer0, sizeof *w->layers);
-    if (!w->kv_of_q || !w->layers) return yk_err_set(err, YK_E_NOMEM, "%s: out of memory", w->dev->name);
-    for (uint32_t h = 0; h < w->nq; h++) w->kv_of_q[h] = (int32_t)((pd->head0 + h) / group - pd->kv0);
+    if (!kv_of_q || !w->kv_of_q || !w->layers) {
+        free(kv_of_q);
+        return yk_err_set(err, YK_E_NOMEM, "%s: out of memory", w->dev->name);
+    }
+    for (uint32_t h = 0; h < w->nq; h++) kv_of_q[h] = (int32_t)((pd->head0 + h) / group - pd->kv0);
+    yk_dev_write(w->dev, w->kv_of_q, kv_of_q, w->nq * sizeof *kv_of_q);
+    free(kv_of_q);
 
     yk_status st;
     for (uint32_t l = pd->layer0; l < pd->layer1; l++) {
@@ -194,8 +201,11 @@ static yk_status worker_init(worker *w, yk_err *err)
     w->hb2 = dev_buf(w, (size_t)nb * w->nff, &ok);
     w->logits = dev_buf(w, (size_t)(nb < LOGIT_CHUNK ? nb : LOGIT_CHUNK) * w->nvoc, &ok);
     w->host_x = malloc((size_t)nb * d * sizeof(float));
-    if (!ok || !w->host_x) return yk_err_set(err, YK_E_NOMEM, "%s: out of memory for activation buffers", w->dev->name);
-    return YK_OK;
+    w->host_logits = malloc(((size_t)(nb < LOGIT_CHUNK ? nb : LOGIT_CHUNK) * w->nvoc + 1) * sizeof(float));
+    if (!ok || !w->host_x || !w->host_logits)
+        return yk_err_set(err, YK_E_NOMEM, "%s: out of memory for activation buffers", w->dev->name);
+    /* the uploads are queued: a device that failed to take them says so here */
+    return yk_dev_sync(w->dev, err);
 }
 
 static void worker_release(worker *w)
@@ -211,12 +221,29 @@ static void worker_release(worker *w)
     }
     free(w->layers);
     yk_dev_free_mat(w->dev, &w->output);
-    float *bufs[] = {w->output_norm, w->freq_factors, w->x, w->xb, w->q, w->att, w->k, w->v, w->hb, w->hb2, w->logits};
+    void *bufs[] = {w->output_norm, w->freq_factors, w->x, w->xb, w->q, w->att, w->k, w->v, w->hb, w->hb2, w->logits, w->kv_of_q};
     for (size_t j = 0; j < sizeof bufs / sizeof *bufs; j++) yk_dev_free(w->dev, bufs[j]);
     free(w->host_x);
-    free(w->kv_of_q);
-    yk_dev_destroy(w->dev);
-    w->dev = NULL;
+    free(w->host_logits);
+    w->dev = NULL; /* the caller's: destroyed by whoever made it */
+}
+
+/* xb (nt, n_embd) = the sum of the group's xb. The device's queue is drained first (the comm runs
+ * on the host); a device whose memory the host cannot address goes through host staging with
+ * explicit reads and writes. */
+static yk_status allreduce_xb(worker *w, uint32_t nt, yk_err *err)
+{
+    const yk_plan *p = &w->e->plan;
+    int g0 = w->pd->stage * p->tp, gn = p->tp;
+    size_t n = (size_t)nt * hparams(w)->n_embd;
+    yk_status st;
+    if (gn <= 1) return YK_OK;
+    if ((st = yk_dev_sync(w->dev, err))) return st;
+    if (w->dev->ops->host_memory) return yk_comm_allreduce_sum(w->comm, g0, gn, w->xb, n, err);
+    yk_dev_read(w->dev, w->host_x, w->xb, n * sizeof(float));
+    if ((st = yk_dev_sync(w->dev, err)) || (st = yk_comm_allreduce_sum(w->comm, g0, gn, w->host_x, n, err))) return st;
+    yk_dev_write(w->dev, w->xb, w->host_x, n * sizeof(float));
+    return YK_OK;
 }
 
 /* One layer for nt tokens at positions pos0.. on this device's slice. */
@@ -225,7 +252,6 @@ static yk_status layer_forward(worker *w, layer_slice *L, uint32_t nt, uint32_t 
     const yk_hparams *hp = hparams(w);
     yk_device *dev = w->dev;
     uint32_t d = hp->n_embd, hd = hp->head_dim;
-    int g0 = w->pd->stage * w->e->plan.tp, gn = w->e->plan.tp;
     yk_status st;
 
     /* xb = rmsnorm(x) * attn_norm */
@@ -249,8 +275,7 @@ static yk_status layer_forward(worker *w, layer_slice *L, uint32_t nt, uint32_t 
     yk_dev_attention(dev, &a);
     /* x = x + sum over the group of Wo[:, my heads] att */
     yk_dev_matmul(dev, &L->wo, w->att, nt, w->xb);
-    yk_dev_sync(dev);
-    if ((st = yk_comm_allreduce_sum(w->comm, g0, gn, w->xb, (size_t)nt * d, err))) return st;
+    if ((st = allreduce_xb(w, nt, err))) return st;
     yk_dev_add(dev, w->x, w->xb, d, nt);
 
     /* xb = rmsnorm(x) * ffn_norm */
@@ -261,8 +286,7 @@ static yk_status layer_forward(worker *w, layer_slice *L, uint32_t nt, uint32_t 
     yk_dev_swiglu(dev, w->hb, w->hb2, w->nff, nt);
     /* x = x + sum over the group of Wdown[:, my columns] hb */
     yk_dev_matmul(dev, &L->down, w->hb, nt, w->xb);
-    yk_dev_sync(dev);
-    if ((st = yk_comm_allreduce_sum(w->comm, g0, gn, w->xb, (size_t)nt * d, err))) return st;
+    if ((st = allreduce_xb(w, nt, err))) return st;
     yk_dev_add(dev, w->x, w->xb, d, nt);
     return YK_OK;
 }
@@ -309,6 +333,7 @@ static yk_status worker_forward(worker *w, const int32_t *ids, uint32_t n, uint3
             if ((st = layer_forward(w, &w->layers[l - pd->layer0], nt, pos0 + t0, err))) return st;
         if (!last) {
             yk_dev_read(w->dev, w->host_x, w->x, (size_t)nt * d * sizeof(float));
+            if ((st = yk_dev_sync(w->dev, err))) return st;
             if ((st = yk_comm_send(w->comm, w->rank + p->tp, w->host_x, (size_t)nt * d * sizeof(float), err))) return st;
             continue;
         }
@@ -322,11 +347,12 @@ static yk_status worker_forward(worker *w, const int32_t *ids, uint32_t n, uint3
             uint32_t rc = rows - r0 < LOGIT_CHUNK ? rows - r0 : LOGIT_CHUNK;
             yk_dev_rmsnorm(w->dev, w->xb, xin + (size_t)r0 * d, w->output_norm, d, rc, m->hp.rms_eps);
             yk_dev_matmul(w->dev, &w->output, w->xb, rc, w->logits);
-            yk_dev_sync(w->dev);
+            yk_dev_read(w->dev, w->host_logits, w->logits, (size_t)rc * w->nvoc * sizeof(float));
+            if ((st = yk_dev_sync(w->dev, err))) return st;
             if (w->rank == 0) {
                 for (uint32_t r = 0; r < rc; r++)
-                    yk_dev_read(w->dev, dst + (size_t)(r0 + r) * V + pd->vocab0, w->logits + (size_t)r * w->nvoc, w->nvoc * sizeof(float));
-            } else if ((st = yk_comm_send(w->comm, 0, w->logits, (size_t)rc * w->nvoc * sizeof(float), err))) {
+                    memcpy(dst + (size_t)(r0 + r) * V + pd->vocab0, w->host_logits + (size_t)r * w->nvoc, w->nvoc * sizeof(float));
+            } else if ((st = yk_comm_send(w->comm, 0, w->host_logits, (size_t)rc * w->nvoc * sizeof(float), err))) {
                 return st;
             }
         }
@@ -447,13 +473,8 @@ static yk_status engine_alloc(yk_engine **out, const yk_model *m, const yk_plan 
     return YK_OK;
 }
 
-static int online_cores(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
-yk_status yk_engine_create_local(yk_engine **out, const yk_model *m, const yk_plan *p, const yk_engine_opts *o, yk_err *err)
+yk_status yk_engine_create_local(yk_engine **out, const yk_model *m, const yk_plan *p, yk_device *const *devs,
+                                 const yk_engine_opts *o, yk_err *err)
 {
     *out = NULL;
     yk_engine *e = NULL;
@@ -465,8 +486,6 @@ yk_status yk_engine_create_local(yk_engine **out, const yk_model *m, const yk_pl
         goto fail;
     }
     if ((st = yk_comm_local_create(p->n_dev, e->comms, err))) goto fail;
-    int threads = o && o->n_threads > 0 ? o->n_threads : online_cores();
-    bool copy = o && o->copy_weights >= 0 ? o->copy_weights != 0 : p->n_dev > 1;
     for (int r = 0; r < p->n_dev; r++) {
         worker *w = &e->w[r];
         w->e = e;
@@ -474,12 +493,7 @@ yk_status yk_engine_create_local(yk_engine **out, const yk_model *m, const yk_pl
         w->pd = &e->plan.dev[r];
         w->comm = e->comms[r];
         w->comm->quant = o ? o->comm_quant : YK_COMM_F32;
-        /* threads divided among devices, the first ones taking the remainder */
-        int nt = threads / p->n_dev + (r < threads % p->n_dev);
-        if (!(w->dev = yk_cpu_device_create(r, nt > 0 ? nt : 1, copy, err))) {
-            st = err->status;
-            goto fail;
-        }
+        w->dev = devs[r];
         if ((st = worker_init(w, err))) goto fail;
     }
     for (int r = 1; r < p->n_dev; r++) {
@@ -544,7 +558,8 @@ static yk_status check_agreement(yk_engine *e, yk_comm *c, const yk_engine_opts 
     return YK_OK;
 }
 
-yk_status yk_engine_create_mpi(yk_engine **out, const yk_model *m, const yk_plan *p, yk_comm *comm, const yk_engine_opts *o, yk_err *err)
+yk_status yk_engine_create_mpi(yk_engine **out, const yk_model *m, const yk_plan *p, yk_comm *comm, yk_device *dev,
+                               const yk_engine_opts *o, yk_err *err)
 {
     *out = NULL;
     if (comm->size != p->n_dev)
@@ -560,12 +575,7 @@ yk_status yk_engine_create_mpi(yk_engine **out, const yk_model *m, const yk_plan
     w->pd = &e->plan.dev[comm->rank];
     w->comm = comm;
     comm->quant = o ? o->comm_quant : YK_COMM_F32;
-    int threads = o && o->n_threads > 0 ? o->n_threads : online_cores();
-    bool copy = o && o->copy_weights >= 0 ? o->copy_weights != 0 : false;
-    if (!(w->dev = yk_cpu_device_create(comm->rank, threads, copy, err))) {
-        st = err->status;
-        goto fail;
-    }
+    w->dev = dev;
     if ((st = worker_init(w, err))) goto fail;
     *out = e;
     return YK_OK;

@@ -5,6 +5,7 @@
 #define YOKE_TEST_H
 
 #include "yoke.h"
+#include "yoke/engine.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -45,5 +46,12 @@ double tu_normal(tu_rng *r);
 double tu_rel_l2(const float *a, const float *b, size_t n);
 /* A temporary file path unique to this process (under $TMPDIR or /tmp). */
 const char *tu_tmp_path(char *buf, size_t n, const char *suffix);
+
+/* An engine over devices made from a device list ("cpu:2", "cuda:0", "cpu:1,cuda:0"; NULL: one
+ * CPU device per plan rank), threads divided among the CPU devices. tu_engine_close frees the
+ * engine and then its devices. */
+yk_status tu_engine_open(yk_engine **e, const yk_model *m, const yk_plan *p, const char *devices, int threads,
+                         const yk_engine_opts *o, yk_err *err);
+void tu_engine_close(yk_engine *e);
 
 #endif

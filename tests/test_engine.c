@@ -44,8 +44,8 @@ static bool run_layout(const yk_model *m, const layout *L, const int32_t *ids, i
     yk_plan p;
     if (yk_plan_make(&p, &m->hp, &po, err)) return false;
     yk_engine *e;
-    yk_engine_opts eo = {.n_ctx = 64, .n_threads = threads, .copy_weights = -1, .comm_quant = L->quant, .kv_f16 = kv_f16};
-    bool ok = yk_engine_create_local(&e, m, &p, &eo, err) == YK_OK;
+    yk_engine_opts eo = {.n_ctx = 64, .comm_quant = L->quant, .kv_f16 = kv_f16};
+    bool ok = tu_engine_open(&e, m, &p, NULL, threads, &eo, err) == YK_OK;
     /* first half in one batch, then the rest one token at a time (KV-cache path) */
     int half = n / 2;
     ok = ok && yk_engine_forward(e, ids, (uint32_t)half, 0, YK_LOGITS_ALL, logits, err) == YK_OK;
@@ -55,7 +55,7 @@ static bool run_layout(const yk_model *m, const layout *L, const int32_t *ids, i
     last_comm_bytes = 0;
     if (ok && yk_engine_stats(e, st, err) == YK_OK)
         for (int d = 0; d < p.n_dev; d++) last_comm_bytes += st[d].allreduce_bytes;
-    yk_engine_free(e);
+    tu_engine_close(e);
     yk_plan_free(&p);
     return ok;
 }

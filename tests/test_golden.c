@@ -89,7 +89,8 @@ static int argmax(const float *v, int n)
     return b;
 }
 
-static yk_status make_engine(yk_engine **e, yk_plan *p, const yk_model *m, int tp, int pp, const double *tpr, yk_err *err)
+static yk_status make_engine(yk_engine **e, yk_plan *p, const yk_model *m, int tp, int pp, const double *tpr, const char *devices,
+                             yk_err *err)
 {
     uint32_t attn = 1, ffn = 1;
     for (uint32_t l = 0; l < m->hp.n_layer; l++) {
@@ -100,16 +101,38 @@ static yk_status make_engine(yk_engine **e, yk_plan *p, const yk_model *m, int t
     yk_plan_opts po = {.tp = tp, .pp = pp, .tp_ratios = tpr, .attn_align = attn, .ffn_align = ffn};
     yk_status st = yk_plan_make(p, &m->hp, &po, err);
     if (st) return st;
-    yk_engine_opts eo = {.n_ctx = 64, .n_threads = 2, .copy_weights = -1};
-    st = yk_engine_create_local(e, m, p, &eo, err);
+    yk_engine_opts eo = {.n_ctx = 64};
+    st = tu_engine_open(e, m, p, devices, 2, &eo, err);
     if (st) yk_plan_free(p);
     return st;
 }
 
-int main(void)
+/* A family of device lists: the single device, and the splits run against it. */
+typedef struct {
+    int tp, pp;
+    double r[4];
+    const char *devices; /* NULL: CPU devices */
+} split;
+
+typedef struct {
+    const char *name, *single; /* single: the one-device list (NULL: a CPU device) */
+    const split *splits;
+    size_t n_splits;
+} family;
+
+static const split cpu_splits[] = {
+    {2, 1, {0}, NULL}, {3, 1, {0}, NULL}, {4, 1, {0}, NULL}, {3, 1, {1, 2, 1}, NULL}, {1, 2, {0}, NULL}, {2, 2, {0}, NULL},
+};
+/* On a GPU: logical devices on one GPU (host-staged all-reduce), and CPU + GPU pipelines. */
+static const split cuda_splits[] = {
+    {2, 1, {0}, "cuda:0x2"}, {3, 1, {1, 2, 1}, "cuda:0x3"}, {1, 2, {0}, "cpu:1,cuda:0"},
+    {1, 2, {0}, "cuda:0,cpu:1"}, {2, 2, {0}, "cuda:0x4"},
+};
+
+static void check_family(const family *fam)
 {
-    if (!tu_shared_dir()) tu_skip("test_golden", "../shared/golden is absent (a fresh clone): golden logits not checked");
     char path[512], path2[512];
+    printf("  -- devices: %s\n", fam->name);
     for (size_t mi = 0; mi < sizeof models / sizeof *models; mi++) {
         const golden_model *g = &models[mi];
         snprintf(path2, sizeof path2, "golden/models/%s.gguf", g->name);
@@ -139,7 +162,7 @@ int main(void)
         /* single device, all 16 ids in one batch */
         yk_engine *e;
         yk_plan p;
-        bool ok = make_engine(&e, &p, &m, 1, 1, NULL, &err) == YK_OK;
+        bool ok = make_engine(&e, &p, &m, 1, 1, NULL, fam->single, &err) == YK_OK;
         ok = ok && yk_engine_forward(e, ids, 16, 0, YK_LOGITS_ALL, one, &err) == YK_OK;
         CHECK(ok, "%s: %s", g->name, err.msg);
         if (ok) {
@@ -147,7 +170,7 @@ int main(void)
             printf("  %-24s rel L2 %.2e (bound %.0e), max abs/std %.2e (bound %.0e)\n", g->name, rel, g->rel_l2, ma, g->max_abs_std);
             CHECK(rel <= g->rel_l2, "%s: rel L2 %.3g > %.0e", g->name, rel, g->rel_l2);
             CHECK(ma <= g->max_abs_std, "%s: max abs/std %.3g > %.0e", g->name, ma, g->max_abs_std);
-            yk_engine_free(e);
+            tu_engine_close(e);
             yk_plan_free(&p);
 
             /* greedy: 5 prompt ids in one batch, then 24 steps of one token */
@@ -159,7 +182,7 @@ int main(void)
             snprintf(path2, sizeof path2, "golden/greedy/%s.gaps.txt", g->name);
             int nga = read_gaps(tu_shared_path(path, sizeof path, path2), gaps, 32);
             CHECK(np == 5 && ng == 24 && nga == 24, "%s: greedy files", g->name);
-            if (np == 5 && ng == 24 && nga == 24 && make_engine(&e, &p, &m, 1, 1, NULL, &err) == YK_OK) {
+            if (np == 5 && ng == 24 && nga == 24 && make_engine(&e, &p, &m, 1, 1, NULL, fam->single, &err) == YK_OK) {
                 memcpy(seq, gp, sizeof gp[0] * 5);
                 float *last = malloc(V * sizeof(float));
                 ok = yk_engine_forward(e, seq, 5, 0, YK_LOGITS_LAST, last, &err) == YK_OK;
@@ -180,30 +203,29 @@ int main(void)
                 CHECK(ok, "%s greedy: %s", g->name, err.msg);
                 if (matched == 24) printf("  %-24s greedy: 24/24 ids identical\n", g->name);
                 free(last);
-                yk_engine_free(e);
+                tu_engine_close(e);
                 yk_plan_free(&p);
             }
 
             /* splits: the same golden bounds, and F32 files within 1e-5 of the single device */
-            static const struct { int tp, pp; double r[4]; } splits[] = {
-                {2, 1, {0}}, {3, 1, {0}}, {4, 1, {0}}, {3, 1, {1, 2, 1}}, {1, 2, {0}}, {2, 2, {0}},
-            };
-            for (size_t si = 0; si < sizeof splits / sizeof *splits; si++) {
-                int tp = splits[si].tp, pp = splits[si].pp;
+            for (size_t si = 0; si < fam->n_splits; si++) {
+                const split *sp = &fam->splits[si];
+                int tp = sp->tp, pp = sp->pp;
                 if ((uint32_t)pp > m.hp.n_layer || (uint32_t)tp > m.hp.n_head) continue;
-                ok = make_engine(&e, &p, &m, tp, pp, splits[si].r[0] ? splits[si].r : NULL, &err) == YK_OK;
+                ok = make_engine(&e, &p, &m, tp, pp, sp->r[0] ? sp->r : NULL, sp->devices, &err) == YK_OK;
                 ok = ok && yk_engine_forward(e, ids, 16, 0, YK_LOGITS_ALL, got, &err) == YK_OK;
-                CHECK(ok, "%s tp %d pp %d: %s", g->name, tp, pp, err.msg);
+                CHECK(ok, "%s tp %d pp %d on %s: %s", g->name, tp, pp, sp->devices ? sp->devices : "cpu", err.msg);
                 if (ok) {
                     double srel = tu_rel_l2(got, gold, (size_t)16 * V), self = tu_rel_l2(got, one, (size_t)16 * V);
                     double sma = max_abs(got, gold, (size_t)16 * V) / sd;
                     CHECK(srel <= g->rel_l2 && sma <= g->max_abs_std, "%s tp %d pp %d: rel L2 %.3g, max abs/std %.3g vs golden", g->name, tp,
                           pp, srel, sma);
                     if (g->rel_l2 <= 1e-5) CHECK(self <= 1e-5, "%s tp %d pp %d: rel L2 %.3g vs single device", g->name, tp, pp, self);
-                    if (si == 0 || si == 5)
-                        printf("  %-24s tp %d pp %d: vs single device %.2e%s\n", g->name, tp, pp, self,
+                    if (sp->devices || si == 0 || si == 5)
+                        printf("  %-24s tp %d pp %d%s%s: vs single device %.2e%s\n", g->name, tp, pp, sp->devices ? " on " : "",
+                               sp->devices ? sp->devices : "", self,
                                p.unaligned_attn || p.unaligned_ffn ? " (cuts inside blocks: F32 columns)" : "");
-                    yk_engine_free(e);
+                    tu_engine_close(e);
                     yk_plan_free(&p);
                 }
             }
@@ -212,6 +234,24 @@ int main(void)
         free(got);
         free(gold);
         yk_model_free(&m);
+    }
+}
+
+int main(void)
+{
+    if (!tu_shared_dir()) tu_skip("test_golden", "../shared/golden is absent (a fresh clone): golden logits not checked");
+    const family cpu = {"cpu", NULL, cpu_splits, sizeof cpu_splits / sizeof *cpu_splits};
+    check_family(&cpu);
+    /* The same on a GPU, where there is one: every model on cuda:0 and in the GPU layouts. */
+    yk_device_spec spec = {.kind = "cuda", .index = 0};
+    yk_err err = {0};
+    yk_device *probe = yk_device_create(&spec, 1, false, &err);
+    if (!probe) {
+        printf("  -- devices: cuda SKIPPED: %s\n", err.msg);
+    } else {
+        yk_dev_destroy(probe);
+        const family cuda = {"cuda", "cuda:0", cuda_splits, sizeof cuda_splits / sizeof *cuda_splits};
+        check_family(&cuda);
     }
     return tu_done("test_golden");
 }

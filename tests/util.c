@@ -101,3 +101,49 @@ const char *tu_tmp_path(char *buf, size_t n, const char *suffix)
     snprintf(buf, n, "%s/yoke-test-%d-%u%s", dir && *dir ? dir : "/tmp", (int)getpid(), counter++, suffix);
     return buf;
 }
+
+/* Engines and the devices they run on, so that tu_engine_close frees both (tests are one thread). */
+static struct {
+    yk_engine *e;
+    yk_device *devs[64];
+    int n;
+} tu_engines[16];
+
+yk_status tu_engine_open(yk_engine **e, const yk_model *m, const yk_plan *p, const char *devices, int threads,
+                         const yk_engine_opts *o, yk_err *err)
+{
+    *e = NULL;
+    int slot = 0;
+    while (slot < 16 && tu_engines[slot].e) slot++;
+    YK_ASSERT(slot < 16 && p->n_dev <= 64);
+    yk_device_spec specs[64];
+    int n = p->n_dev;
+    yk_status st;
+    if (devices) {
+        if ((st = yk_devices_parse(devices, specs, 64, &n, err))) return st;
+        if (n != p->n_dev) return yk_err_set(err, YK_E_INVALID, "--devices %s: %d devices for a plan of %d", devices, n, p->n_dev);
+    } else {
+        for (int r = 0; r < n; r++) specs[r] = (yk_device_spec){.kind = "cpu", .index = r};
+    }
+    if ((st = yk_devices_open(specs, n, threads, -1, tu_engines[slot].devs, err))) return st;
+    if ((st = yk_engine_create_local(e, m, p, tu_engines[slot].devs, o, err))) {
+        yk_devices_close(tu_engines[slot].devs, n);
+        return st;
+    }
+    tu_engines[slot].e = *e;
+    tu_engines[slot].n = n;
+    return YK_OK;
+}
+
+void tu_engine_close(yk_engine *e)
+{
+    if (!e) return;
+    for (int i = 0; i < 16; i++)
+        if (tu_engines[i].e == e) {
+            yk_engine_free(e);
+            yk_devices_close(tu_engines[i].devs, tu_engines[i].n);
+            tu_engines[i].e = NULL;
+            return;
+        }
+    yk_engine_free(e);
+}

@@ -18,8 +18,6 @@ typedef struct yk_engine yk_engine;
 typedef struct {
     uint32_t n_ctx;     /* KV cache positions; 0: min(training context, 4096) */
     uint32_t n_batch;   /* most tokens per forward chunk; 0: 512 */
-    int n_threads;      /* threads over all local devices; 0: one per core */
-    int copy_weights;   /* -1: default (copy when there are several devices), 0: view the mmap, 1: copy */
     yk_comm_quant comm_quant; /* all-reduce payload format */
     bool kv_f16;        /* KV cache in F16 (half the memory) instead of F32 */
 } yk_engine_opts;
@@ -37,11 +35,15 @@ typedef struct {
     uint64_t kv_bytes;      /* bytes of KV cache */
 } yk_dev_stats;
 
-/* All devices in this process: n = plan->n_dev CPU devices, threads divided among them. */
-yk_status yk_engine_create_local(yk_engine **e, const yk_model *m, const yk_plan *p, const yk_engine_opts *o, yk_err *err);
-/* One device in this process as rank comm->rank of an MPI job (comm->size == plan->n_dev). Ranks
- * other than 0 then call yk_engine_serve, which returns when rank 0 frees its engine. */
-yk_status yk_engine_create_mpi(yk_engine **e, const yk_model *m, const yk_plan *p, yk_comm *comm,
+/* All devices in this process: devs[r] runs plan rank r (plan->n_dev devices of any kinds, made
+ * by the caller with yk_devices_open; the engine uses them and never destroys them: free the
+ * engine first, then the devices). */
+yk_status yk_engine_create_local(yk_engine **e, const yk_model *m, const yk_plan *p, yk_device *const *devs,
+                                 const yk_engine_opts *o, yk_err *err);
+/* One device in this process as rank comm->rank of an MPI job (comm->size == plan->n_dev), dev
+ * made by the caller as above. Ranks other than 0 then call yk_engine_serve, which returns when
+ * rank 0 frees its engine. */
+yk_status yk_engine_create_mpi(yk_engine **e, const yk_model *m, const yk_plan *p, yk_comm *comm, yk_device *dev,
                                const yk_engine_opts *o, yk_err *err);
 yk_status yk_engine_serve(yk_engine *e, yk_err *err);
 

@@ -273,7 +273,7 @@ int yk_cmd_bench(int argc, char **argv)
     if (!so.model_path) return cli_fail(cmd, "-m FILE is required");
     if (!so.eo.n_ctx) so.eo.n_ctx = (uint32_t)(n_prompt + n_gen + 16);
     if (!so.eo.n_batch) so.eo.n_batch = (uint32_t)n_prompt;
-    int threads = so.eo.n_threads > 0 ? so.eo.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = so.threads > 0 ? so.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
 
     char cpu[256];
@@ -299,7 +299,6 @@ int yk_cmd_bench(int argc, char **argv)
             lo.tp = tps[a];
             lo.pp = pps[b];
             if (mpi && ntp == 1 && npp == 1 && tps[0] == 1 && pps[0] == 1) lo.tp = lo.pp = 0; /* default: --tp = ranks */
-            lo.devices = 0;
             session s;
             int rc = session_open(cmd, &s, &lo, &argc, &argv);
             if (rc == 2) return 0; /* an MPI rank other than 0: served rank 0's layout */

@@ -9,14 +9,16 @@
 void session_opts_init(session_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->eo.copy_weights = -1;
+    o->copy_weights = -1;
 }
 
 void session_usage(FILE *f)
 {
     fprintf(f,
             "  -m FILE              model (GGUF)\n"
-            "  --devices cpu:N      N CPU devices (threads divided among them); default --tp N\n"
+            "  --devices LIST       devices by plan rank: cpu:N (N CPU devices, threads divided among\n"
+            "                       them), cuda:I (GPU I), cuda:IxK (K logical devices on GPU I), e.g.\n"
+            "                       cpu:1,cuda:0 --pp 2; default: CPU devices, as many as --tp x --pp\n"
             "  --tp N, --pp M       tensor-parallel group size, pipeline stages (devices = N x M)\n"
             "  --split r1,r2,...    uneven ratios for the split dimension (--split-tp, --split-pp for both)\n"
             "  --micro-batch N      tokens per pipeline micro-batch in prefill\n"
@@ -39,12 +41,14 @@ int session_flag(const char *cmd, session_opts *o, int argc, char **argv, int *i
         o->model_path = v;
     } else if (!strcmp(a, "--devices")) {
         VALUE();
-        if (strncmp(v, "cpu:", 4)) {
-            cli_fail(cmd, "--devices %s: expected cpu:N (GPU devices come with the CUDA backend)", v);
+        yk_device_spec specs[64];
+        int nd;
+        yk_err err;
+        if (yk_devices_parse(v, specs, 64, &nd, &err)) {
+            cli_fail(cmd, "%s", err.msg);
             return -1;
         }
-        if (!cli_int(cmd, "--devices", v + 4, 1, 64, &n)) return -1;
-        o->devices = (int)n;
+        o->devices = v;
     } else if (!strcmp(a, "--tp") || !strcmp(a, "--pp")) {
         VALUE();
         if (!cli_int(cmd, a, v, 1, 64, &n)) return -1;
@@ -65,7 +69,7 @@ int session_flag(const char *cmd, session_opts *o, int argc, char **argv, int *i
     } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
         VALUE();
         if (!cli_int(cmd, a, v, 1, 1024, &n)) return -1;
-        o->eo.n_threads = (int)n;
+        o->threads = (int)n;
     } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
         VALUE();
         if (!cli_int(cmd, a, v, 1, 1 << 24, &n)) return -1;
@@ -75,9 +79,9 @@ int session_flag(const char *cmd, session_opts *o, int argc, char **argv, int *i
         if (!cli_int(cmd, a, v, 1, 1 << 16, &n)) return -1;
         o->eo.n_batch = (uint32_t)n;
     } else if (!strcmp(a, "--copy-weights")) {
-        o->eo.copy_weights = 1;
+        o->copy_weights = 1;
     } else if (!strcmp(a, "--no-copy-weights")) {
-        o->eo.copy_weights = 0;
+        o->copy_weights = 0;
     } else if (!strcmp(a, "--kv-type") || !strcmp(a, "-ctk")) {
         VALUE();
         if (!strcasecmp(v, "f16")) o->eo.kv_f16 = true;
@@ -119,9 +123,17 @@ int session_open(const char *cmd, session *s, const session_opts *o, int *argc, 
         cli_fail(cmd, "%s", err.msg);
         goto fail;
     }
-    /* The devices: --tp x --pp, or --devices cpu:N as --tp N, or the MPI job's size as --tp. */
-    int tp = o->tp, pp = o->pp;
-    int ndev = o->devices ? o->devices : (mpi ? s->mpi->size : 0);
+    /* The devices: --tp x --pp, or --devices LIST as --tp N, or the MPI job's size as --tp. */
+    int tp = o->tp, pp = o->pp, nlist = 0;
+    if (o->devices && yk_devices_parse(o->devices, s->specs, 64, &nlist, &err)) {
+        cli_fail(cmd, "%s", err.msg);
+        goto fail;
+    }
+    if (mpi && nlist && nlist != s->mpi->size) {
+        cli_fail(cmd, "--devices %s names %d devices, but the MPI job has %d ranks (one device each)", o->devices, nlist, s->mpi->size);
+        goto fail;
+    }
+    int ndev = nlist ? nlist : (mpi ? s->mpi->size : 0);
     if (!tp && !pp) tp = ndev ? ndev : 1;
     if (!tp) tp = ndev && pp && ndev % pp == 0 ? ndev / pp : 1;
     if (!pp) pp = ndev && ndev % tp == 0 ? ndev / tp : 1;
@@ -163,10 +175,21 @@ int session_open(const char *cmd, session *s, const session_opts *o, int *argc, 
     s->kv_elem_bytes = o->eo.kv_f16 ? 2 : 4;
     s->model_path = o->model_path;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    s->threads = o->eo.n_threads > 0 ? o->eo.n_threads : (cores > 0 ? (int)cores : 1);
+    s->threads = o->threads > 0 ? o->threads : (cores > 0 ? (int)cores : 1);
+    if (!nlist) /* CPU devices, one per plan rank */
+        for (int r = 0; r < s->plan.n_dev; r++) s->specs[r] = (yk_device_spec){.kind = "cpu", .index = r};
+    /* Under MPI this process makes only its rank's device, with all of its threads. */
+    s->n_devs = mpi ? 1 : s->plan.n_dev;
+    yk_status st = yk_devices_open(mpi ? &s->specs[s->rank] : s->specs, s->n_devs, s->threads,
+                                   mpi && o->copy_weights < 0 ? 0 : o->copy_weights, s->devs, &err);
+    if (st) {
+        s->n_devs = 0;
+        cli_fail(cmd, "%s", err.msg);
+        goto fail;
+    }
     if (o->show_plan && s->rank == 0) session_print_plan(s, stderr);
-    yk_status st = mpi ? yk_engine_create_mpi(&s->engine, &s->model, &s->plan, s->mpi, &o->eo, &err)
-                       : yk_engine_create_local(&s->engine, &s->model, &s->plan, &o->eo, &err);
+    st = mpi ? yk_engine_create_mpi(&s->engine, &s->model, &s->plan, s->mpi, s->devs[0], &o->eo, &err)
+             : yk_engine_create_local(&s->engine, &s->model, &s->plan, s->devs, &o->eo, &err);
     if (st) {
         cli_fail(cmd, "%s", err.msg);
         goto fail;
@@ -187,6 +210,7 @@ fail:
 void session_close(session *s)
 {
     yk_engine_free(s->engine);
+    yk_devices_close(s->devs, s->n_devs);
     yk_plan_free(&s->plan);
     yk_model_free(&s->model);
     yk_comm_destroy(s->mpi);

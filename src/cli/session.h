@@ -8,20 +8,25 @@
 
 typedef struct {
     const char *model_path;   /* -m */
-    int devices;              /* --devices cpu:N (0: from --tp x --pp) */
+    const char *devices;      /* --devices LIST (NULL: CPU devices, as many as --tp x --pp) */
+    int threads;              /* -t: threads over all CPU devices (0: one per core) */
+    int copy_weights;         /* --copy-weights 1, --no-copy-weights 0, else -1 (copy with >1 device) */
     int tp, pp;               /* --tp, --pp (0: not given) */
     const char *split;        /* --split r1,r2,... (the dimension that has several devices) */
     const char *split_tp;     /* --split-tp */
     const char *split_pp;     /* --split-pp */
     uint32_t micro_batch;     /* --micro-batch */
     bool show_plan;           /* --show-plan */
-    yk_engine_opts eo;        /* -t, -c, --batch, --copy-weights/--no-copy-weights */
+    yk_engine_opts eo;        /* -c, --batch, --kv-type, --comm-quant */
 } session_opts;
 
 typedef struct {
     yk_model model;
     yk_plan plan;
     yk_engine *engine;
+    yk_device_spec specs[64]; /* the device list, by plan rank */
+    yk_device *devs[64];      /* this process's devices: all ranks in-process, devs[0] under MPI */
+    int n_devs;
     yk_comm *mpi;             /* non-NULL under mpirun */
     int rank;                 /* MPI rank (0 in-process) */
     int kv_elem_bytes;        /* 4 (F32) or 2 (F16) */
