@@ -36,8 +36,27 @@ MPI_LDFLAGS := $(shell mpicc --showme:link)
 endif
 endif
 
-CFLAGS  := $(CFLAGS_BASE) $(CFLAGS_MODE) $(MPI_CFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) -lpcre2-8 -lm -pthread
+# CUDA: used when nvcc is on PATH or under /usr/local/cuda (CUDA=0 skips it). The runtime is linked
+# statically (libcudart_static), so the binary starts on machines without the NVIDIA driver; the
+# kernels are built for Ampere (sm_80, sm_86), Ada (sm_89) and Hopper (sm_90), plus PTX for newer
+# GPUs. Kernel objects do not depend on MODE: build/cuda/ serves release and asan builds alike.
+NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+ifneq ($(CUDA),0)
+ifneq ($(NVCC),)
+CUDA_HOME    := $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_CFLAGS  := -I$(CUDA_HOME)/include -DYK_HAVE_CUDA
+CUDA_LDFLAGS := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+CU_SRC       := $(wildcard src/cuda/*.cu)
+CU_OBJ       := $(CU_SRC:%.cu=build/cuda/%.o)
+endif
+endif
+NVCC_ARCH  := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+              -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
+              -gencode arch=compute_90,code=compute_90
+NVCC_FLAGS := -O3 -std=c++17 $(NVCC_ARCH) -Iinclude -Isrc -Xcompiler -Wall
+
+CFLAGS  := $(CFLAGS_BASE) $(CFLAGS_MODE) $(MPI_CFLAGS) $(CUDA_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) $(CUDA_LDFLAGS) -lpcre2-8 -lm -pthread
 
 # SIMD kernels live in files named *_avx2.c / *_avx512.c / *_amx.c and get their ISA flags here;
 # the rest of the library is built for the baseline x86-64 and picks a path at run time.
@@ -53,7 +72,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 # The data files (hardware table, engine profiles) are compiled into libyoke: gen/data.c.
 DATA_SRC := $(sort $(wildcard data/*.tsv data/*/*.tsv))
-LIB_OBJ  += $(BUILD)/gen/data.o
+LIB_OBJ  += $(BUILD)/gen/data.o $(CU_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -83,6 +102,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo '  CC    $<'
 	@$(CC) $(CFLAGS) -c $< -o $@
+
+build/cuda/%.o: %.cu $(wildcard src/cuda/*.h)
+	@mkdir -p $(dir $@)
+	@echo '  NVCC  $<'
+	@$(NVCC) $(NVCC_FLAGS) -c $< -o $@
 
 $(BUILD)/gen/data.c: $(DATA_SRC) scripts/embed_data.sh
 	@mkdir -p $(dir $@)

@@ -88,6 +88,7 @@ struct yk_device {
     const yk_device_ops *ops;
     void *ctx;
     char name[32];       /* "cpu0", "cuda0", "cuda0.1" (second logical device on GPU 0) */
+    char desc[96];       /* what it is: "NVIDIA H200, sm_90, 139.8 GiB"; empty for CPU devices */
     int n_threads;
     uint64_t bytes_written, bytes_read; /* host <-> device traffic through write and read */
     uint64_t n_writes, n_reads;
