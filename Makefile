@@ -56,7 +56,7 @@ NVCC_ARCH  := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=
 NVCC_FLAGS := -O3 -std=c++17 $(NVCC_ARCH) -Iinclude -Isrc -Xcompiler -Wall
 
 CFLAGS  := $(CFLAGS_BASE) $(CFLAGS_MODE) $(MPI_CFLAGS) $(CUDA_CFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) $(CUDA_LDFLAGS) -lpcre2-8 -lm -pthread
+LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) $(CUDA_LDFLAGS) $(EXTRA_LDFLAGS) -lpcre2-8 -lm -pthread
 
 # SIMD kernels live in files named *_avx2.c / *_avx512.c / *_amx.c and get their ISA flags here;
 # the rest of the library is built for the baseline x86-64 and picks a path at run time.

@@ -306,10 +306,24 @@ int yk_cmd_bench(int argc, char **argv)
             r->tp = s.plan.tp;
             r->pp = s.plan.pp;
             r->threads = threads;
+            /* A device with memory of its own (a GPU) measures its own read bandwidth: the
+             * figure its decode GB/s is held against. */
+            if (nres == 1 && s.n_devs > 0 && s.devs[0]->ops->read_bandwidth) {
+                yk_err berr = {0};
+                double gbps = 0;
+                if (s.devs[0]->ops->read_bandwidth(s.devs[0], (size_t)1 << 31, &gbps, &berr) == YK_OK && gbps > 0) {
+                    bw = gbps;
+                    snprintf(cpu, sizeof cpu, "%s (%s)", s.devs[0]->name, s.devs[0]->desc);
+                } else if (!json && !csv) {
+                    fprintf(stderr, "yoke bench: %s: no bandwidth figure: %s\n", s.devs[0]->name, berr.msg);
+                }
+            }
             bench_layout(&s, r, (int)n_prompt, (int)n_gen, (int)reps, 42);
             r->bw_frac = bw > 0 ? r->gb_s / bw : 0;
             yk_perf_result pr;
-            if (predictor_layout(&pred, r->tp, r->pp, threads, so.eo.n_ctx, (uint32_t)n_prompt, (uint32_t)(n_prompt + n_gen / 2), &pr)) {
+            /* the predictor models CPU devices; a GPU layout is measured without a prediction */
+            bool on_cpu = s.n_devs > 0 && s.devs[0]->ops->host_memory;
+            if (on_cpu && predictor_layout(&pred, r->tp, r->pp, threads, so.eo.n_ctx, (uint32_t)n_prompt, (uint32_t)(n_prompt + n_gen / 2), &pr)) {
                 r->predicted = true;
                 r->pred_decode = pr.decode1.tok_s;
                 r->pred_prefill = pr.prefill.tok_s;
