@@ -332,6 +332,35 @@ static void test_errors(void)
     free(err);
 }
 
+/* The yoke command line that plan prints for a TP x PP layout with uneven ratios runs as printed
+ * (model and GPU list swapped for a small model on CPU devices): it used to print --ctx and a
+ * --split that yoke run refused. */
+static void test_printed_command(void)
+{
+    char *out, *err, model[256], cmd[4096];
+    int rc = run(NULL, "--gpus 4x4090 --model llama3-70b:Q4_K_M --tp 2 --pp 2 --split 1,1,2,2", &out, &err);
+    const char *line = out ? strstr(out, "yoke run -m ") : NULL;
+    CHECK(rc == 0 && line, "plan prints a yoke run line (rc %d)", rc);
+    if (rc || !line) goto done;
+    char args[1024];
+    const char *eol = strchr(line, '\n');
+    snprintf(args, sizeof args, "%.*s", eol ? (int)(eol - line) : (int)strlen(line), line);
+    CHECK(strstr(args, " --devices cuda:0,cuda:1,cuda:2,cuda:3 ") != NULL, "GPU list in %s", args);
+    /* skip "yoke run -m FILE" and the --devices list: the rest are the layout flags */
+    const char *flags = strstr(args, " --tp ");
+    CHECK(flags != NULL, "layout flags in %s", args);
+    if (!flags) goto done;
+    tu_tmp_path(model, sizeof model, ".gguf");
+    snprintf(cmd, sizeof cmd, "%s mkmodel -o %s --layers 4 --embd 64 --heads 4 --kv-heads 2 --ff 128 --vocab 300 >/dev/null 2>&1 && "
+             "%s run -m %s %s -n 2 -p Once -t 2 >/dev/null 2>&1", tu_yoke(), model, tu_yoke(), model, flags);
+    int st = system(cmd);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the printed layout runs: yoke run -m MODEL%s", flags);
+    unlink(model);
+done:
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     if (access(tu_yoke(), X_OK) != 0) tu_skip("test_plan_cli", "the yoke binary is not built");
@@ -339,5 +368,6 @@ int main(void)
     test_json();
     test_text();
     test_errors();
+    test_printed_command();
     return tu_done("test_plan_cli");
 }

@@ -399,9 +399,29 @@ static void print_commands(FILE *f, const yk_perf_model *m, const plan *p, const
         off += (size_t)snprintf(ratios + off, sizeof ratios - off, "%s%.0f", i ? "," : "", 100 * l->ratio[i] / tot);
     bool even = true;
     for (uint32_t i = 1; i < n; i++) even = even && fabs(l->ratio[i] - l->ratio[0]) < 1e-9 * l->ratio[0];
+    /* yoke's own command, as `yoke run` takes it: with both TP and PP, the ratios become the stages'
+     * shares (--split-pp) and the first stage's proportions inside a group (--split-tp) */
+    char split[600] = "", devs[300] = "";
+    if (!even && l->tp > 1 && l->pp > 1) {
+        char tpr[256] = "", ppr[256] = "";
+        size_t o1 = 0, o2 = 0;
+        for (uint32_t t = 0; t < l->tp && o1 < sizeof tpr; t++)
+            o1 += (size_t)snprintf(tpr + o1, sizeof tpr - o1, "%s%.0f", t ? "," : "", 100 * l->ratio[t] / tot);
+        for (uint32_t st = 0; st < l->pp && o2 < sizeof ppr; st++) {
+            double share = 0;
+            for (uint32_t t = 0; t < l->tp; t++) share += l->ratio[st * l->tp + t];
+            o2 += (size_t)snprintf(ppr + o2, sizeof ppr - o2, "%s%.0f", st ? "," : "", 100 * share / tot);
+        }
+        snprintf(split, sizeof split, " --split-tp %s --split-pp %s", tpr, ppr);
+    } else if (!even) {
+        snprintf(split, sizeof split, " --split %s", ratios);
+    }
+    if (p->rig.dev[0].kind == YK_DEV_GPU) {
+        size_t o = (size_t)snprintf(devs, sizeof devs, " --devices ");
+        for (uint32_t i = 0; i < n && o < sizeof devs; i++) o += (size_t)snprintf(devs + o, sizeof devs - o, "%scuda:%u", i ? "," : "", i);
+    }
     fprintf(f, "equivalent commands:\n");
-    fprintf(f, "  yoke:      yoke run -m %s --tp %u --pp %u%s%s --ctx %u\n", file, l->tp, l->pp, even ? "" : " --split ",
-            even ? "" : ratios, w->n_ctx);
+    fprintf(f, "  yoke:      yoke run -m %s%s --tp %u --pp %u%s -c %u\n", file, devs, l->tp, l->pp, split, w->n_ctx);
     if (p->rig.dev[0].kind == YK_DEV_GPU) {
         fprintf(f, "  llama.cpp: llama-server -m %s -ngl 999 -sm %s%s%s -c %u -np %u\n", file, l->tp > 1 ? "row" : "layer",
                 n > 1 ? " -ts " : "", n > 1 ? ratios : "", w->n_ctx * w->n_seq, w->n_seq);

@@ -70,7 +70,7 @@ int session_flag(const char *cmd, session_opts *o, int argc, char **argv, int *i
         VALUE();
         if (!cli_int(cmd, a, v, 1, 1024, &n)) return -1;
         o->threads = (int)n;
-    } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+    } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size") || !strcmp(a, "--ctx")) {
         VALUE();
         if (!cli_int(cmd, a, v, 1, 1 << 24, &n)) return -1;
         o->eo.n_ctx = (uint32_t)n;
