@@ -53,5 +53,8 @@ const char *tu_tmp_path(char *buf, size_t n, const char *suffix);
 yk_status tu_engine_open(yk_engine **e, const yk_model *m, const yk_plan *p, const char *devices, int threads,
                          const yk_engine_opts *o, yk_err *err);
 void tu_engine_close(yk_engine *e);
+/* A device whose memory is PROT_NONE outside its own operations (guard_device.c); "guard:N" as
+ * tu_engine_open's device list makes N of them. */
+yk_device *tu_guard_device_create(int index, int n_threads, yk_err *err);
 
 #endif

@@ -123,6 +123,11 @@ typedef struct {
 static const split cpu_splits[] = {
     {2, 1, {0}, NULL}, {3, 1, {0}, NULL}, {4, 1, {0}, NULL}, {3, 1, {1, 2, 1}, NULL}, {1, 2, {0}, NULL}, {2, 2, {0}, NULL},
 };
+/* Devices whose memory the host cannot read (tests/guard_device.c): the engine must use only
+ * explicit writes and reads, in every layout. */
+static const split guard_splits[] = {
+    {2, 1, {0}, "guard:2"}, {3, 1, {1, 2, 1}, "guard:3"}, {1, 2, {0}, "guard:2"}, {2, 2, {0}, "guard:4"},
+};
 /* On a GPU: logical devices on one GPU (host-staged all-reduce), and CPU + GPU pipelines. */
 static const split cuda_splits[] = {
     {2, 1, {0}, "cuda:0x2"}, {3, 1, {1, 2, 1}, "cuda:0x3"}, {1, 2, {0}, "cpu:1,cuda:0"},
@@ -242,6 +247,9 @@ int main(void)
     if (!tu_shared_dir()) tu_skip("test_golden", "../shared/golden is absent (a fresh clone): golden logits not checked");
     const family cpu = {"cpu", NULL, cpu_splits, sizeof cpu_splits / sizeof *cpu_splits};
     check_family(&cpu);
+    const family guard = {"guard (memory PROT_NONE outside the device's own operations)", "guard:1", guard_splits,
+                          sizeof guard_splits / sizeof *guard_splits};
+    check_family(&guard);
     /* The same on a GPU, where there is one: every model on cuda:0 and in the GPU layouts. */
     yk_device_spec spec = {.kind = "cuda", .index = 0};
     yk_err err = {0};
