@@ -319,7 +319,7 @@ yk_status yk_mkmodel_write(const char *path, const yk_mkmodel_opts *o, yk_err *e
     if (!st) st = yk_gguf_writer_begin_data(w, err);
     for (size_t i = 0; !st && i < specs.n; i++)
         st = write_tensor(w, pool, o, &specs.t[i], i, q, scratch, out, out_bytes, err);
-    yk_status cs = yk_gguf_writer_close(w, st ? NULL : err); /* removes the file on any failure */
+    yk_status cs = yk_gguf_writer_close(w, st ? NULL : err); /* on any failure only its temporary goes */
     if (!st) st = cs;
 done:
     free(specs.t);

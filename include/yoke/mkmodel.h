@@ -27,7 +27,7 @@ typedef struct {
  * attn_k, attn_v, [attn_q/k/v.bias for qwen2], attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down;
  * with Llama 3.1 rope scaling (hp.rope_scale_factor != 0) first a rope_freqs.weight tensor.
  * Fails with YK_E_INVALID (a message naming the parameter) for shapes the type cannot hold, or
- * YK_E_UNSUPPORTED for mixture-of-experts; a partial file is removed. */
+ * YK_E_UNSUPPORTED for mixture-of-experts; on any failure path is left as it was (yoke/outfile.h). */
 yk_status yk_mkmodel_write(const char *path, const yk_mkmodel_opts *o, yk_err *err);
 
 /* general.file_type (llama.cpp's numbering) of a file whose matrices are all of type t, or -1. */

@@ -241,7 +241,7 @@ int yk_cmd_quantize(int argc, char **argv)
 werr:
     cli_fail(cmd, "%s", err.msg);
 done:
-    if (w) yk_gguf_writer_close(w, NULL); /* removes the partial file */
+    if (w) yk_gguf_writer_close(w, NULL); /* removes the temporary: OUT keeps its old bytes */
     yk_pool_destroy(pool);
     free(chunk);
     if (tmp)
