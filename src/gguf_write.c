@@ -438,6 +438,21 @@ yk_status yk_gguf_writer_write(yk_gguf_writer *w, const void *data, uint64_t n, 
     return YK_OK;
 }
 
+static void writer_free(yk_gguf_writer *w)
+{
+    for (size_t i = 0; i < w->n_key_copies; i++) free(w->key_copies[i]);
+    for (uint64_t i = 0; i < w->n_tensors; i++) free(w->tensors[i].name);
+    free(w->key_copies);
+    free(w->tensors);
+    free(w->keys.slot);
+    free(w->keys.len);
+    free(w->tensor_names.slot);
+    free(w->tensor_names.len);
+    free(w->meta.p);
+    free(w->path);
+    free(w);
+}
+
 yk_status yk_gguf_writer_close(yk_gguf_writer *w, yk_err *err)
 {
     if (!w) return YK_OK;
@@ -453,16 +468,13 @@ yk_status yk_gguf_writer_close(yk_gguf_writer *w, yk_err *err)
     }
     yk_status st = w->err.status;
     if (st && err) *err = w->err;
-    for (size_t i = 0; i < w->n_key_copies; i++) free(w->key_copies[i]);
-    for (uint64_t i = 0; i < w->n_tensors; i++) free(w->tensors[i].name);
-    free(w->key_copies);
-    free(w->tensors);
-    free(w->keys.slot);
-    free(w->keys.len);
-    free(w->tensor_names.slot);
-    free(w->tensor_names.len);
-    free(w->meta.p);
-    free(w->path);
-    free(w);
+    writer_free(w);
     return st;
+}
+
+void yk_gguf_writer_discard(yk_gguf_writer *w)
+{
+    if (!w) return;
+    yk_outfile_discard(&w->out);
+    writer_free(w);
 }

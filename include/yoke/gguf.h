@@ -158,5 +158,7 @@ yk_status yk_gguf_writer_write(yk_gguf_writer *w, const void *data, uint64_t n, 
  * place. Frees w in every case; on failure only the temporary file is removed. Calls begin_data
  * itself if it was not called. */
 yk_status yk_gguf_writer_close(yk_gguf_writer *w, yk_err *err);
+/* Gives up: frees w and removes the temporary file; path keeps its old bytes. Safe on NULL. */
+void yk_gguf_writer_discard(yk_gguf_writer *w);
 
 #endif
