@@ -6,6 +6,7 @@
 
 #include "yoke/base.h"
 #include "yoke/gguf.h"
+#include "yoke/outfile.h"
 #include "yoke/quant.h"
 #include "yoke/pool.h"
 #include "yoke/arch.h"

@@ -6,16 +6,18 @@
  * and the padding; from then on the caller streams tensor bytes in declaration order, in pieces of
  * any size, and the writer inserts the zero padding after each tensor. Nothing of the tensor data
  * is kept, so memory does not grow with the model. Key and tensor names are checked for duplicates
- * with hash sets as they are declared. The first error is kept (sticky): later calls return it,
- * and close removes the partial file. */
+ * with hash sets as they are declared. The first error is kept (sticky): later calls return it.
+ * The bytes go to a yk_outfile (yoke/outfile.h): a temporary file beside the path, renamed onto it
+ * by a successful close and removed by a failed one, so the path keeps its old bytes until the new
+ * file is complete; a device or a pipe is written straight through and never removed. */
 #include "yoke/gguf.h"
+#include "yoke/outfile.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define DEFAULT_ALIGNMENT 32
 
@@ -40,7 +42,8 @@ typedef struct {
 } tensor_decl;
 
 struct yk_gguf_writer {
-    FILE *f;
+    yk_outfile out;
+    FILE *f;              /* out.f */
     char *path;
     yk_err err;           /* err.status != YK_OK once something failed (sticky) */
     bytes meta;           /* the encoded key/value pairs */
@@ -163,16 +166,21 @@ yk_status yk_gguf_writer_open(yk_gguf_writer **out, const char *path, yk_err *er
         return yk_err_set(err, YK_E_NOMEM, "%s: no memory", path);
     }
     w->alignment = DEFAULT_ALIGNMENT;
-    w->f = fopen(path, "wb");
-    if (!w->f) {
-        yk_err_set(err, YK_E_IO, "%s: cannot create: %s", path, strerror(errno));
+    yk_status st = yk_outfile_open(&w->out, path, err);
+    if (st) {
         free(w->path);
         free(w);
-        return YK_E_IO;
+        return st;
     }
+    w->f = w->out.f;
     setvbuf(w->f, NULL, _IOFBF, 1 << 20);
     *out = w;
     return YK_OK;
+}
+
+const char *yk_gguf_writer_temp(const yk_gguf_writer *w)
+{
+    return w->out.temp;
 }
 
 /* ---- metadata ---- */
@@ -430,19 +438,8 @@ yk_status yk_gguf_writer_write(yk_gguf_writer *w, const void *data, uint64_t n, 
     return YK_OK;
 }
 
-yk_status yk_gguf_writer_close(yk_gguf_writer *w, yk_err *err)
+static void writer_free(yk_gguf_writer *w)
 {
-    if (!w) return YK_OK;
-    if (!w->err.status && !w->data_begun) yk_gguf_writer_begin_data(w, NULL);
-    if (!w->err.status && w->cur < w->n_tensors)
-        wfail(w, NULL, YK_E_INVALID, "tensor '%s': only %llu of %llu bytes written", w->tensors[w->cur].name,
-              (unsigned long long)w->done, (unsigned long long)w->tensors[w->cur].nbytes);
-    if (w->f) {
-        if (fclose(w->f) != 0 && !w->err.status) wfail(w, NULL, YK_E_IO, "close failed: %s", strerror(errno));
-        if (w->err.status) unlink(w->path);
-    }
-    yk_status st = w->err.status;
-    if (st && err) *err = w->err;
     for (size_t i = 0; i < w->n_key_copies; i++) free(w->key_copies[i]);
     for (uint64_t i = 0; i < w->n_tensors; i++) free(w->tensors[i].name);
     free(w->key_copies);
@@ -454,5 +451,30 @@ yk_status yk_gguf_writer_close(yk_gguf_writer *w, yk_err *err)
     free(w->meta.p);
     free(w->path);
     free(w);
+}
+
+yk_status yk_gguf_writer_close(yk_gguf_writer *w, yk_err *err)
+{
+    if (!w) return YK_OK;
+    if (!w->err.status && !w->data_begun) yk_gguf_writer_begin_data(w, NULL);
+    if (!w->err.status && w->cur < w->n_tensors)
+        wfail(w, NULL, YK_E_INVALID, "tensor '%s': only %llu of %llu bytes written", w->tensors[w->cur].name,
+              (unsigned long long)w->done, (unsigned long long)w->tensors[w->cur].nbytes);
+    if (w->err.status) {
+        yk_outfile_discard(&w->out); /* the temporary only: path keeps its old bytes */
+    } else {
+        yk_err ce = {0};
+        if (yk_outfile_commit(&w->out, &ce)) w->err = ce; /* its message names the path */
+    }
+    yk_status st = w->err.status;
+    if (st && err) *err = w->err;
+    writer_free(w);
     return st;
+}
+
+void yk_gguf_writer_discard(yk_gguf_writer *w)
+{
+    if (!w) return;
+    yk_outfile_discard(&w->out);
+    writer_free(w);
 }

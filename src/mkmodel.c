@@ -148,7 +148,7 @@ int yk_file_type_of(yk_type t)
 
 /* ---- checks ---- */
 
-static yk_status check_opts(const yk_mkmodel_opts *o, yk_err *err)
+yk_status yk_mkmodel_check(const yk_mkmodel_opts *o, yk_err *err)
 {
     const yk_hparams *hp = &o->hp;
     if (hp->n_expert > 0)
@@ -280,18 +280,17 @@ static yk_status write_tensor(yk_gguf_writer *w, yk_pool *pool, const yk_mkmodel
     return YK_OK;
 }
 
-yk_status yk_mkmodel_write(const char *path, const yk_mkmodel_opts *o, yk_err *err)
+yk_status yk_mkmodel_write_to(yk_gguf_writer *w, const yk_mkmodel_opts *o, yk_err *err)
 {
-    yk_status st = check_opts(o, err);
+    yk_status st = yk_mkmodel_check(o, err);
     if (st) return st;
     spec_list specs = {0};
     yk_spm_vocab vocab = {0};
-    yk_gguf_writer *w = NULL;
     float *q = NULL, *scratch = NULL;
     uint8_t *out = NULL;
     yk_pool *pool = NULL;
     if (!build_specs(&specs, &o->hp, o->type)) {
-        st = yk_err_set(err, YK_E_NOMEM, "%s: no memory for the tensor list", path);
+        st = yk_err_set(err, YK_E_NOMEM, "mkmodel: no memory for the tensor list");
         goto done;
     }
     if ((st = yk_spm_vocab_builtin(&vocab, o->hp.n_vocab, err))) goto done;
@@ -307,20 +306,17 @@ yk_status yk_mkmodel_write(const char *path, const yk_mkmodel_opts *o, yk_err *e
     scratch = malloc((size_t)nth * (size_t)max_row * sizeof *scratch);
     out = malloc(out_bytes);
     if (!q || !scratch || !out) {
-        st = yk_err_set(err, YK_E_NOMEM, "%s: no memory for rows of %lld values", path, (long long)max_row);
+        st = yk_err_set(err, YK_E_NOMEM, "mkmodel: no memory for rows of %lld values", (long long)max_row);
         goto done;
     }
     normal_quantiles(q);
 
-    if ((st = yk_gguf_writer_open(&w, path, err))) goto done;
     st = write_metadata(w, o, &vocab, err);
     for (size_t i = 0; !st && i < specs.n; i++)
         st = yk_gguf_writer_add_tensor(w, specs.t[i].name, specs.t[i].type, specs.t[i].n_dims, specs.t[i].ne, err);
     if (!st) st = yk_gguf_writer_begin_data(w, err);
     for (size_t i = 0; !st && i < specs.n; i++)
         st = write_tensor(w, pool, o, &specs.t[i], i, q, scratch, out, out_bytes, err);
-    yk_status cs = yk_gguf_writer_close(w, st ? NULL : err); /* removes the file on any failure */
-    if (!st) st = cs;
 done:
     free(specs.t);
     yk_spm_vocab_free(&vocab);
@@ -329,4 +325,16 @@ done:
     free(out);
     yk_pool_destroy(pool);
     return st;
+}
+
+yk_status yk_mkmodel_write(const char *path, const yk_mkmodel_opts *o, yk_err *err)
+{
+    yk_status st = yk_mkmodel_check(o, err); /* before anything is created */
+    yk_gguf_writer *w;
+    if (st || (st = yk_gguf_writer_open(&w, path, err))) return st;
+    if ((st = yk_mkmodel_write_to(w, o, err))) {
+        yk_gguf_writer_discard(w); /* path keeps its old bytes */
+        return st;
+    }
+    return yk_gguf_writer_close(w, err);
 }

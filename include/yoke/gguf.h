@@ -128,10 +128,16 @@ bool yk_json_str(char *buf, size_t n, const char *s, uint64_t len);
  * general.alignment (an integer power of two) if set before yk_gguf_writer_begin_data, else 32.
  * Every tensor's data is followed by zero padding up to the alignment; the tensor infos too when
  * there is at least one tensor (a file without tensors ends right after its metadata).
- * Errors are sticky: after one, every call returns it and close removes the partial file. */
+ * Errors are sticky: after one, every call returns it.
+ * The file is written all or nothing (yoke/outfile.h): to a temporary file beside path that a
+ * successful close renames onto path; after a failure path keeps its old bytes (or stays absent)
+ * and the temporary is removed. A device or a pipe at path is written straight through. */
 typedef struct yk_gguf_writer yk_gguf_writer;
 
 yk_status yk_gguf_writer_open(yk_gguf_writer **w, const char *path, yk_err *err);
+/* The temporary file being written (renamed onto path by a successful close), or NULL when writing
+ * straight through. For a caller that removes it if a signal ends the process mid-write. */
+const char *yk_gguf_writer_temp(const yk_gguf_writer *w);
 /* A scalar value: value points to the C type of `type` (uint8_t ... double, bool); for
  * YK_GGUF_STRING value is the NUL-terminated string itself. Arrays go through add_arr. */
 yk_status yk_gguf_writer_add_kv(yk_gguf_writer *w, const char *key, yk_gguf_vtype type, const void *value, yk_err *err);
@@ -148,8 +154,11 @@ yk_status yk_gguf_writer_begin_data(yk_gguf_writer *w, yk_err *err);
 /* Appends bytes of the current tensor; moves to the next (with alignment padding) once complete.
  * A piece may span several tensors; writing past the last tensor is an error. */
 yk_status yk_gguf_writer_write(yk_gguf_writer *w, const void *data, uint64_t n, yk_err *err);
-/* Checks every tensor was written completely, flushes and closes. Frees w in every case; on
- * failure the partial file is removed. Calls begin_data itself if it was not called. */
+/* Checks every tensor was written completely, flushes, syncs and closes, and renames the file into
+ * place. Frees w in every case; on failure only the temporary file is removed. Calls begin_data
+ * itself if it was not called. */
 yk_status yk_gguf_writer_close(yk_gguf_writer *w, yk_err *err);
+/* Gives up: frees w and removes the temporary file; path keeps its old bytes. Safe on NULL. */
+void yk_gguf_writer_discard(yk_gguf_writer *w);
 
 #endif

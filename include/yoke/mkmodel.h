@@ -27,8 +27,13 @@ typedef struct {
  * attn_k, attn_v, [attn_q/k/v.bias for qwen2], attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down;
  * with Llama 3.1 rope scaling (hp.rope_scale_factor != 0) first a rope_freqs.weight tensor.
  * Fails with YK_E_INVALID (a message naming the parameter) for shapes the type cannot hold, or
- * YK_E_UNSUPPORTED for mixture-of-experts; a partial file is removed. */
+ * YK_E_UNSUPPORTED for mixture-of-experts; on any failure path is left as it was (yoke/outfile.h). */
 yk_status yk_mkmodel_write(const char *path, const yk_mkmodel_opts *o, yk_err *err);
+/* The checks yk_mkmodel_write makes before it creates anything (YK_OK if the options are good). */
+yk_status yk_mkmodel_check(const yk_mkmodel_opts *o, yk_err *err);
+/* The same into a writer the caller opened and closes (or discards, if this fails): for a caller
+ * that needs the writer's temporary file (yk_gguf_writer_temp) while the model is written. */
+yk_status yk_mkmodel_write_to(yk_gguf_writer *w, const yk_mkmodel_opts *o, yk_err *err);
 
 /* general.file_type (llama.cpp's numbering) of a file whose matrices are all of type t, or -1. */
 int yk_file_type_of(yk_type t);

@@ -36,4 +36,19 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 /* Parses space- or comma-separated token ids into a new array; returns the count or -1. */
 int cli_parse_ids(const char *cmd, const char *s, int32_t **out);
 
+/* Signals (signals.c). cli_signals_init, called by main, installs the handlers: SIGBUS, which a
+ * mapped model file truncated while yoke reads it raises, prints "yoke CMD: FILE changed while in
+ * use" naming the file given to cli_watch_mapped and exits 1 instead of a silent crash; SIGINT,
+ * SIGTERM, SIGHUP, SIGQUIT, SIGPIPE and SIGXFSZ remove the temporary output file being written,
+ * if any, and then end the process as the signal would (an ignored signal stays ignored). */
+void cli_signals_init(const char *cmd);
+/* Names the file a SIGBUS is blamed on (the model or input file being read through a map). */
+void cli_watch_mapped(const char *path);
+/* yk_gguf_writer_open, with the writer's temporary registered for removal on a signal (the
+ * signals are held back between the two, so none leaves it behind). */
+yk_status cli_writer_open(yk_gguf_writer **w, const char *path, yk_err *err);
+/* yk_gguf_writer_close / yk_gguf_writer_discard, then no temporary to remove any more. */
+yk_status cli_writer_close(yk_gguf_writer *w, yk_err *err);
+void cli_writer_discard(yk_gguf_writer *w);
+
 #endif

@@ -150,6 +150,7 @@ int yk_cmd_chat(int argc, char **argv)
         free(ids);
         if (rc) break;
         fputc('\n', stdout);
+        fflush(stdout); /* the reply is whole: a program on the other end of a pipe can read it */
         /* the generated ids are in the cache after the prompt */
         for (uint32_t i = 0; i < res.n_gen && n + i < ctx; i++) cache_ids[n + i] = gen[i];
         char *reply;

@@ -45,6 +45,7 @@ int yk_cmd_dump(int argc, char **argv)
 
     yk_gguf g;
     yk_err err = {0};
+    cli_watch_mapped(path);
     if (yk_gguf_open(&g, path, &err) != YK_OK) return cli_fail(cmd, "%s", err.msg);
     int rc = 0;
     float *row = NULL;

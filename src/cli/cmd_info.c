@@ -189,6 +189,7 @@ int yk_cmd_info(int argc, char **argv)
     }
     yk_gguf g;
     yk_err err = {0};
+    cli_watch_mapped(path);
     if (yk_gguf_open(&g, path, &err)) return cli_fail(argv[0], "%s", err.msg);
     yk_gguf_summary s;
     yk_gguf_summarize(&g, &s);

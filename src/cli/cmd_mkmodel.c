@@ -1,5 +1,7 @@
 /* cmd_mkmodel.c: yoke mkmodel -o FILE.gguf -- a random-weight model of a given shape or preset.
- * Flags fill a yk_mkmodel_opts; yk_mkmodel_write (src/mkmodel.c) does the work. */
+ * Flags fill a yk_mkmodel_opts; yk_mkmodel_write_to (src/mkmodel.c) does the work, into a writer
+ * whose temporary file is removed if a signal ends the process: FILE is replaced only when the
+ * new model is complete. */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -112,7 +114,13 @@ int yk_cmd_mkmodel(int argc, char **argv)
     yk_mkmodel_opts o = {.hp = hp, .type = type, .seed = (uint64_t)seed, .name = name, .threads = (int)threads};
     yk_err err = {0};
     double t0 = yk_now();
-    if (yk_mkmodel_write(path, &o, &err)) return cli_fail(cmd, "%s", err.msg);
+    yk_gguf_writer *w;
+    if (yk_mkmodel_check(&o, &err) || cli_writer_open(&w, path, &err)) return cli_fail(cmd, "%s", err.msg);
+    if (yk_mkmodel_write_to(w, &o, &err)) {
+        cli_writer_discard(w); /* OUT keeps its old bytes */
+        return cli_fail(cmd, "%s", err.msg);
+    }
+    if (cli_writer_close(w, &err)) return cli_fail(cmd, "%s", err.msg);
     printf("yoke mkmodel: wrote %s: %s, %u layers, embd %u, %llu parameters, %s, %.2f s\n", path, hp.arch,
             hp.n_layer, hp.n_embd, (unsigned long long)yk_hparams_n_params(&hp), yk_type_name(type), yk_now() - t0);
     return 0;

@@ -5,7 +5,9 @@
  * the order and with the types the reference engine's quantiser would give them (quant_mix.c), each
  * dequantised to f32 when needed and quantised row by row on a thread pool, streamed to OUT one
  * chunk of rows at a time, so memory use is bounded by the chunk, not the model. Tensors whose row
- * length does not fit the chosen type's block fall back to a compatible type, said on stderr. */
+ * length does not fit the chosen type's block fall back to a compatible type, said on stderr.
+ * OUT is written to a temporary file beside it and renamed into place once complete
+ * (yoke/outfile.h): an error, Ctrl-C or SIGTERM leaves OUT as it was and no temporary behind. */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -106,6 +108,7 @@ int yk_cmd_quantize(int argc, char **argv)
 
     yk_gguf g;
     yk_err err = {0};
+    cli_watch_mapped(in);
     if (yk_gguf_open(&g, in, &err) != YK_OK) return cli_fail(cmd, "%s", err.msg);
     int rc = 1;
     plan_entry *plan = calloc(g.n_tensors ? g.n_tensors : 1, sizeof *plan);
@@ -170,7 +173,7 @@ int yk_cmd_quantize(int argc, char **argv)
         if (e->t->ne[0] > max_ne0) max_ne0 = e->t->ne[0];
     }
 
-    if (yk_gguf_writer_open(&w, out, &err) != YK_OK) {
+    if (cli_writer_open(&w, out, &err) != YK_OK) {
         cli_fail(cmd, "%s", err.msg);
         goto done;
     }
@@ -227,7 +230,7 @@ int yk_cmd_quantize(int argc, char **argv)
     }
     yk_gguf_writer *wc = w;
     w = NULL;
-    if (yk_gguf_writer_close(wc, &err) != YK_OK) {
+    if (cli_writer_close(wc, &err) != YK_OK) {
         cli_fail(cmd, "%s", err.msg);
         goto done;
     }
@@ -241,7 +244,7 @@ int yk_cmd_quantize(int argc, char **argv)
 werr:
     cli_fail(cmd, "%s", err.msg);
 done:
-    if (w) yk_gguf_writer_close(w, NULL); /* removes the partial file */
+    if (w) cli_writer_discard(w); /* removes the temporary: OUT keeps its old bytes */
     yk_pool_destroy(pool);
     free(chunk);
     if (tmp)

@@ -100,6 +100,11 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 1 : 0;
     }
+    cli_signals_init(argv[1]);
+    /* the model file every command that runs one takes as -m (info, dump and quantize, which take
+     * it as an argument, name theirs themselves) */
+    for (int i = 2; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) cli_watch_mapped(argv[i + 1]);
 #define X(name, help) if (!strcmp(argv[1], #name)) return yk_cmd_##name(argc - 1, argv + 1);
     YK_COMMANDS(X)
 #undef X

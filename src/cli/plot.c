@@ -1,5 +1,8 @@
-/* plot.c: see plot.h. Axes from 0 to a rounded maximum, a grid, one polyline per series. */
+/* plot.c: see plot.h. Axes from 0 to a rounded maximum, a grid, one polyline per series. The file
+ * is written all or nothing (yoke/outfile.h): an older chart at path stays until the new one is
+ * complete. */
 #include "plot.h"
+#include "yoke/outfile.h"
 
 #include <math.h>
 
@@ -14,8 +17,9 @@ static double nice_max(double v)
 
 bool plot_svg(const char *path, const char *title, const char *xlabel, const char *ylabel, const plot_series *s, int ns)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return false;
+    yk_outfile out;
+    if (yk_outfile_open(&out, path, NULL)) return false;
+    FILE *f = out.f;
     const double W = 640, H = 420, L = 70, R = 170, T = 40, B = 60;
     double xmax = 0, ymax = 0;
     for (int i = 0; i < ns; i++)
@@ -58,5 +62,5 @@ bool plot_svg(const char *path, const char *title, const char *xlabel, const cha
     fprintf(f, "</svg>\n");
 #undef PX
 #undef PY
-    return fclose(f) == 0;
+    return yk_outfile_commit(&out, NULL) == YK_OK;
 }
