@@ -1,6 +1,7 @@
 /* cli.h: the yoke command line. One file per command (cmd_<name>.c), each defining
  * int yk_cmd_<name>(int argc, char **argv) with argv[0] the command name; it returns the exit
- * status. Errors go to stderr as "yoke <cmd>: <message>" and give a non-zero status. */
+ * status. Errors go to stderr as "yoke <cmd>: <message>" and give a non-zero status. main flushes
+ * and closes standard output after the command: a write error there is an error too. */
 #ifndef YOKE_CLI_H
 #define YOKE_CLI_H
 
@@ -26,6 +27,9 @@ YK_COMMANDS(X)
 
 /* Prints "yoke <cmd>: <msg>" to stderr and returns 1 (use: return cli_fail(...)). */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "yoke <cmd>: write error on <what>: <strerror(e)>" (without the reason when e is 0) and
+ * returns 1. For a write that failed (a full disk, stdout on /dev/full). */
+int cli_write_error(const char *cmd, const char *what, int e);
 /* Parses an integer flag value in [lo, hi]; on error prints a message naming the flag. */
 bool cli_int(const char *cmd, const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
 /* Parses a float flag value in [lo, hi]; on error prints a message naming the flag. */

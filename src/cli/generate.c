@@ -2,6 +2,7 @@
 #include "generate.h"
 #include "predict.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,7 +122,11 @@ int gen_run(const char *cmd, session *s, const yk_tokenizer *tok, yk_sampler *sm
             yk_str piece = yk_detok_push(&dt, id);
             fwrite(piece.ptr, 1, piece.len, out);
         }
-        fflush(out);
+        errno = 0;
+        if (fflush(out) != 0 || ferror(out)) { /* a full disk, /dev/full: no point generating on */
+            rc = cli_write_error(cmd, out == stdout ? "standard output" : "the output", errno);
+            goto done;
+        }
         if (res->ids && res->n_gen < res->ids_cap) res->ids[res->n_gen] = id;
         res->n_gen++;
         if (*pos >= ctx) {
@@ -140,7 +145,8 @@ int gen_run(const char *cmd, session *s, const yk_tokenizer *tok, yk_sampler *sm
         yk_str rest = yk_detok_flush(&dt);
         fwrite(rest.ptr, 1, rest.len, out);
     }
-    fflush(out);
+    errno = 0;
+    if (fflush(out) != 0 || ferror(out)) rc = cli_write_error(cmd, out == stdout ? "standard output" : "the output", errno);
 done:
     yk_detok_free(&dt);
     free(logits);
