@@ -37,6 +37,11 @@ bool cli_float(const char *cmd, const char *flag, const char *val, double lo, do
 /* Returns argv[*i + 1] and advances *i, or prints "<flag> needs a value" and returns NULL. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 
+/* Reads the text a -f flag names ("-": standard input) whole, NUL-terminated, with one trailing
+ * newline dropped as llama.cpp's -f does; *n receives its length (the text may hold NUL bytes).
+ * On error prints "yoke <cmd>: -f <path>: cannot read: <reason>" and returns NULL. Free with free(). */
+char *cli_read_text(const char *cmd, const char *path, size_t *n);
+
 /* Parses space- or comma-separated token ids into a new array; returns the count or -1. */
 int cli_parse_ids(const char *cmd, const char *s, int32_t **out);
 

@@ -59,6 +59,43 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i)
     return argv[++*i];
 }
 
+char *cli_read_text(const char *cmd, const char *path, size_t *n)
+{
+    bool std_in = !strcmp(path, "-");
+    FILE *f = std_in ? stdin : fopen(path, "rb");
+    if (!f) {
+        cli_fail(cmd, "-f %s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        len += fread(buf + len, 1, cap - 1 - len, f);
+        if (len < cap - 1) break; /* end of file or an error */
+        char *grown = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    int e = errno;
+    bool bad = ferror(f);
+    if (!std_in) fclose(f);
+    if (!buf || bad) {
+        if (!buf) cli_fail(cmd, "-f %s: cannot read: out of memory", path);
+        else cli_fail(cmd, "-f %s: cannot read: %s", path, strerror(e));
+        free(buf);
+        return NULL;
+    }
+    if (len > 0 && buf[len - 1] == '\n') len--;
+    buf[len] = 0;
+    *n = len;
+    return buf;
+}
+
 /* Parses space- or comma-separated ids; returns the count, or -1 with a message. */
 int cli_parse_ids(const char *cmd, const char *s, int32_t **out)
 {
