@@ -160,7 +160,7 @@ static void make_fixtures(void)
              "cd '%s' && yoke mkmodel -o model.gguf --layers 1 --embd 64 --heads 4 --kv-heads 2 --ff 128 --vocab 512"
              " > /dev/null && printf 'this is not a model\\n' > notgguf.gguf && : > empty.gguf &&"
              " head -c $(( $(wc -c < model.gguf) / 2 )) model.gguf > half.gguf && printf 'old bytes\\n' > old.gguf &&"
-             " printf 'a\\377b' > bad-utf8.txt &&"
+             " printf 'a\\377b' > bad-utf8.txt && printf '# this machine\\ncpu\\tthis-cpu\\tmem_gib=abc\\n' > hw-bad.tsv &&"
              " ln -s nowhere.gguf dangling.gguf",
              dir);
     CHECK(system(cmd) == 0, "fixtures: %s", cmd);

@@ -182,7 +182,7 @@ int yk_cmd_chat(int argc, char **argv)
             rc = cli_fail(cmd, "out of memory");
             break;
         }
-        if (tty) gen_print_stats(&s, &res, stderr);
+        if (tty) gen_print_stats(cmd, &s, &res, stderr);
     }
 done:
     if (in != stdin) fclose(in);

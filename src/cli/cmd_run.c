@@ -85,7 +85,7 @@ int yk_cmd_run(int argc, char **argv)
     uint32_t pos = 0;
     gen_result res = {0};
     rc = gen_run(cmd, &s, &tok, &smp, &go, ids, (uint32_t)n, &pos, stdout, &res);
-    if (!rc) gen_print_stats(&s, &res, stderr);
+    if (!rc) gen_print_stats(cmd, &s, &res, stderr);
 done:
     free(ids);
     free(text);

@@ -153,7 +153,7 @@ done:
     return rc;
 }
 
-void gen_print_stats(session *s, const gen_result *r, FILE *f)
+void gen_print_stats(const char *cmd, session *s, const gen_result *r, FILE *f)
 {
     double wbytes = (double)yk_model_weight_bytes(&s->model);
     double pt = r->prompt_s > 0 ? r->n_prompt / r->prompt_s : 0, dt = r->gen_s > 0 ? r->n_gen / r->gen_s : 0;
@@ -169,6 +169,8 @@ void gen_print_stats(session *s, const gen_result *r, FILE *f)
                          r->n_prompt + r->n_gen / 2, &pr))
         fprintf(f, "[predicted: prompt %.2f tok/s, decode %.2f tok/s (%s, %.0f GB/s)]\n", pr.prefill.tok_s, pr.decode1.tok_s,
                 pred.host.desc, pred.host.bw_gbs);
+    else /* a malformed $YOKE_HW says its file and line here rather than dropping the line unsaid */
+        fprintf(f, "yoke %s: warning: no prediction: %s\n", cmd, pred.why);
     predictor_free(&pred);
     if (s->plan.n_dev > 1) {
         yk_dev_stats st[64];
