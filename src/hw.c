@@ -388,7 +388,12 @@ yk_status yk_hw_load_text(yk_hw_table *t, const char *text, size_t n, const char
         c.n_profiles = t->n_profiles;
     }
     st = parse_text(&c, text, n, name, err);
-    if (st == YK_OK) st = resolve_inheritance(&c, err);
+    if (st == YK_OK && (st = resolve_inheritance(&c, err)) != YK_OK && err) {
+        /* the table was whole before this file: the file is what broke it */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        yk_err_set(err, st, "%s: %s", name, msg);
+    }
     if (st != YK_OK) {
         yk_hw_free(&c);
         return st;

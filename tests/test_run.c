@@ -1,5 +1,6 @@
 /* test_run.c: yoke run and yoke logits through the CLI: the golden greedy text of stories260K,
- * the same ids split across devices, same seed same text, and clear errors for bad input. */
+ * the same ids split across devices, same seed same text, prompts and chat scripts read with -f
+ * (a file or standard input) giving what -p and a pipe give, and clear errors for bad input. */
 #include "test.h"
 
 #include <sys/wait.h>
@@ -36,6 +37,28 @@ int main(void)
         snprintf(cmd, sizeof cmd, "%s run -m %s --tokens '1 403 407 261 378' -n 32 --temp 0 --print-ids %s 2>/dev/null", y, model, splits[i]);
         CHECK(run(cmd) == 0 && !strcmp(out, ids), "greedy ids with %s: '%s'", splits[i], out);
     }
+    /* -f: the prompt from a file (its trailing newline dropped, as llama.cpp's -f does) or from
+     * standard input: the same text; tokenize -f: the same ids as -p */
+    char pfile[512], sfile[512];
+    tu_tmp_path(pfile, sizeof pfile, ".txt");
+    tu_tmp_path(sfile, sizeof sfile, ".txt");
+    FILE *pf = fopen(pfile, "w"), *sf = fopen(sfile, "w");
+    CHECK(pf && sf && fputs("Once upon a time\n", pf) >= 0 && fputs("Tell me a story\nAnd another\n", sf) >= 0 &&
+              fclose(pf) == 0 && fclose(sf) == 0, "prompt files");
+    snprintf(cmd, sizeof cmd, "%s run -m %s -f %s -n 32 --temp 0 2>/dev/null", y, model, pfile);
+    CHECK(run(cmd) == 0 && !strcmp(out, expect), "-f FILE: greedy text: '%s'", out);
+    snprintf(cmd, sizeof cmd, "%s run -m %s -f - -n 32 --temp 0 < %s 2>/dev/null", y, model, pfile);
+    CHECK(run(cmd) == 0 && !strcmp(out, expect), "-f -: greedy text: '%s'", out);
+    snprintf(cmd, sizeof cmd, "%s tokenize -m %s -f %s --ids", y, model, pfile);
+    CHECK(run(cmd) == 0 && !strcmp(out, "1 403 407 261 378\n"), "tokenize -f FILE: '%s'", out);
+    snprintf(cmd, sizeof cmd, "%s chat -m %s -f %s --chat-template llama2 --temp 0 -n 12 2>/dev/null", y, model, sfile);
+    CHECK(run(cmd) == 0, "chat -f ran: %s", out);
+    snprintf(first, sizeof first, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s chat -m %s --chat-template llama2 --temp 0 -n 12 < %s 2>/dev/null", y, model, sfile);
+    CHECK(run(cmd) == 0 && !strcmp(out, first) && strchr(out, '\n') != strrchr(out, '\n'),
+          "chat -f SCRIPT replies as chat on standard input does: '%s' / '%s'", first, out);
+    remove(pfile), remove(sfile);
+
     /* the stats line */
     snprintf(cmd, sizeof cmd, "%s run -m %s -p 'Once upon a time' -n 8 --temp 0 2>&1 >/dev/null", y, model);
     CHECK(run(cmd) == 0 && strstr(out, "tok/s") && strstr(out, "GB/s"), "stats line: %s", out);

@@ -1,6 +1,7 @@
 /* cli.h: the yoke command line. One file per command (cmd_<name>.c), each defining
  * int yk_cmd_<name>(int argc, char **argv) with argv[0] the command name; it returns the exit
- * status. Errors go to stderr as "yoke <cmd>: <message>" and give a non-zero status. */
+ * status. Errors go to stderr as "yoke <cmd>: <message>" and give a non-zero status. main flushes
+ * and closes standard output after the command: a write error there is an error too. */
 #ifndef YOKE_CLI_H
 #define YOKE_CLI_H
 
@@ -26,12 +27,20 @@ YK_COMMANDS(X)
 
 /* Prints "yoke <cmd>: <msg>" to stderr and returns 1 (use: return cli_fail(...)). */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "yoke <cmd>: write error on <what>: <strerror(e)>" (without the reason when e is 0) and
+ * returns 1. For a write that failed (a full disk, stdout on /dev/full). */
+int cli_write_error(const char *cmd, const char *what, int e);
 /* Parses an integer flag value in [lo, hi]; on error prints a message naming the flag. */
 bool cli_int(const char *cmd, const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
 /* Parses a float flag value in [lo, hi]; on error prints a message naming the flag. */
 bool cli_float(const char *cmd, const char *flag, const char *val, double lo, double hi, double *out);
 /* Returns argv[*i + 1] and advances *i, or prints "<flag> needs a value" and returns NULL. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+
+/* Reads the text a -f flag names ("-": standard input) whole, NUL-terminated, with one trailing
+ * newline dropped as llama.cpp's -f does; *n receives its length (the text may hold NUL bytes).
+ * On error prints "yoke <cmd>: -f <path>: cannot read: <reason>" and returns NULL. Free with free(). */
+char *cli_read_text(const char *cmd, const char *path, size_t *n);
 
 /* Parses space- or comma-separated token ids into a new array; returns the count or -1. */
 int cli_parse_ids(const char *cmd, const char *s, int32_t **out);

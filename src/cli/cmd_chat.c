@@ -1,11 +1,13 @@
-/* cmd_chat.c: yoke chat -m FILE: a conversation on standard input, one user message a line, with
- * the model's chat template (recognised from tokenizer.chat_template, or --chat-template NAME).
+/* cmd_chat.c: yoke chat -m FILE [-f SCRIPT]: a conversation on standard input (or in SCRIPT), one
+ * user message a line, with the model's chat template (recognised from tokenizer.chat_template, or
+ * --chat-template NAME).
  *
  * Each turn renders the whole conversation, tokenizes it, and evaluates only the tokens after
  * the longest prefix already in the KV cache, so earlier turns are not computed again. */
 #include "generate.h"
 #include "yoke/chat.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,7 +40,7 @@ static bool history_add(history *h, const char *role, char *content)
 
 int yk_cmd_chat(int argc, char **argv)
 {
-    const char *cmd = argv[0], *tmpl_name = NULL, *system = NULL;
+    const char *cmd = argv[0], *tmpl_name = NULL, *system = NULL, *script = NULL;
     session_opts so;
     gen_opts go;
     session_opts_init(&so);
@@ -51,11 +53,14 @@ int yk_cmd_chat(int argc, char **argv)
         if (r > 0) continue;
         if (!strcmp(argv[i], "--chat-template")) {
             if (!(tmpl_name = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--file")) {
+            if (!(script = cli_value(cmd, argc, argv, &i))) return 1;
         } else if (!strcmp(argv[i], "--system") || !strcmp(argv[i], "-sys")) {
             if (!(system = cli_value(cmd, argc, argv, &i))) return 1;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: yoke chat -m FILE [--chat-template NAME] [--system TEXT] [flags]\n"
+            printf("usage: yoke chat -m FILE [-f SCRIPT] [--chat-template NAME] [--system TEXT] [flags]\n"
                    "  one user message per line on standard input; an empty line or end of input ends the chat\n"
+                   "  -f SCRIPT            the messages from a file instead (- for standard input)\n"
                    "  --chat-template NAME  one of: %s\n", yk_chat_names());
             session_usage(stdout);
             gen_usage(stdout);
@@ -65,9 +70,16 @@ int yk_cmd_chat(int argc, char **argv)
         }
     }
     if (go.print_ids) return cli_fail(cmd, "--print-ids is for yoke run");
+    /* the messages: standard input, or the script (opened first: a missing one costs no model load) */
+    FILE *in = stdin;
+    if (script && strcmp(script, "-") && !(in = fopen(script, "r")))
+        return cli_fail(cmd, "-f %s: cannot read: %s", script, strerror(errno));
     session s;
     int rc = session_open(cmd, &s, &so, &argc, &argv);
-    if (rc) return rc == 2 ? 0 : 1;
+    if (rc) {
+        if (in != stdin) fclose(in);
+        return rc == 2 ? 0 : 1;
+    }
 
     yk_err err = {0};
     yk_chat_template tmpl;
@@ -80,7 +92,7 @@ int yk_cmd_chat(int argc, char **argv)
     int32_t *gen = malloc(ctx * sizeof *gen);
     char *line = NULL;
     size_t line_cap = 0;
-    bool tty = isatty(0);
+    bool tty = isatty(fileno(in));
     if (!cache_ids || !gen) {
         rc = cli_fail(cmd, "out of memory");
         goto done;
@@ -110,8 +122,14 @@ int yk_cmd_chat(int argc, char **argv)
     if (tty) fprintf(stderr, "yoke chat: %s template; one message per line, an empty line ends\n", yk_chat_name(tmpl));
     for (;;) {
         if (tty) fprintf(stderr, "> ");
-        ssize_t len = getline(&line, &line_cap, stdin);
-        if (len <= 0) break;
+        errno = 0;
+        ssize_t len = getline(&line, &line_cap, in);
+        if (len <= 0) {
+            int e = errno;
+            if (ferror(in) && in == stdin) rc = cli_fail(cmd, "standard input: cannot read: %s", strerror(e));
+            else if (ferror(in)) rc = cli_fail(cmd, "-f %s: cannot read: %s", script, strerror(e));
+            break;
+        }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (len == 0) break;
         char *c = strdup(line);
@@ -164,9 +182,10 @@ int yk_cmd_chat(int argc, char **argv)
             rc = cli_fail(cmd, "out of memory");
             break;
         }
-        if (tty) gen_print_stats(&s, &res, stderr);
+        if (tty) gen_print_stats(cmd, &s, &res, stderr);
     }
 done:
+    if (in != stdin) fclose(in);
     free(line);
     for (size_t i = 0; i < h.n; i++) free(h.owned[i]);
     free(h.m);

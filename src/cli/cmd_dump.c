@@ -5,6 +5,7 @@
  * first N rows. Refuses to write binary to a terminal. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,11 +70,11 @@ int yk_cmd_dump(int argc, char **argv)
     for (int64_t r = 0; r < rows; r++) {
         yk_dequantize_row(t->type, (const uint8_t *)t->data + (size_t)r * rb, row, ne0);
         if (fwrite(row, sizeof *row, (size_t)ne0, stdout) != (size_t)ne0) {
-            rc = cli_fail(cmd, "writing row %lld to stdout failed", (long long)r);
+            rc = cli_write_error(cmd, "standard output", errno);
             goto done;
         }
     }
-    if (fflush(stdout) != 0) rc = cli_fail(cmd, "writing to stdout failed");
+    if (fflush(stdout) != 0) rc = cli_write_error(cmd, "standard output", errno);
 done:
     free(row);
     yk_gguf_close(&g);

@@ -3,6 +3,8 @@
  * The numbers come from yk_gguf_summarize and yk_gguf_kv_text; this file only lays them out. */
 #include "cli.h"
 
+#include <errno.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +198,7 @@ int yk_cmd_info(int argc, char **argv)
     if (json) print_json(stdout, &g, &s);
     else print_human(stdout, &g, &s);
     yk_gguf_close(&g);
-    if (fflush(stdout) != 0) return cli_fail(argv[0], "cannot write the output");
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) return cli_write_error(argv[0], "standard output", errno);
     return 0;
 }

@@ -1,5 +1,6 @@
-/* cmd_run.c: yoke run -m FILE (-p TEXT | --tokens "ID ...") -n N: generate text from a prompt,
- * streaming it, with one stats line at the end. */
+/* cmd_run.c: yoke run -m FILE (-p TEXT | -f FILE | --tokens "ID ...") -n N: generate text from a
+ * prompt, streaming it, with one stats line at the end. -f reads the prompt from a file ("-":
+ * standard input) as llama.cpp's -f does: the whole file, less one trailing newline. */
 #include "generate.h"
 
 #include <stdlib.h>
@@ -7,7 +8,7 @@
 
 int yk_cmd_run(int argc, char **argv)
 {
-    const char *cmd = argv[0], *prompt = NULL, *tokens = NULL;
+    const char *cmd = argv[0], *prompt = NULL, *tokens = NULL, *file = NULL;
     bool no_bos = false;
     session_opts so;
     gen_opts go;
@@ -20,12 +21,15 @@ int yk_cmd_run(int argc, char **argv)
         if (r > 0) continue;
         if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--prompt")) {
             if (!(prompt = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--file")) {
+            if (!(file = cli_value(cmd, argc, argv, &i))) return 1;
         } else if (!strcmp(argv[i], "--tokens")) {
             if (!(tokens = cli_value(cmd, argc, argv, &i))) return 1;
         } else if (!strcmp(argv[i], "--no-bos")) {
             no_bos = true;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: yoke run -m FILE (-p TEXT | --tokens \"ID ...\") [-n N] [flags]\n");
+            printf("usage: yoke run -m FILE (-p TEXT | -f FILE | --tokens \"ID ...\") [-n N] [flags]\n"
+                   "  -f FILE              the prompt from a file (- for standard input), less one trailing newline\n");
             session_usage(stdout);
             gen_usage(stdout);
             return 0;
@@ -33,10 +37,22 @@ int yk_cmd_run(int argc, char **argv)
             return cli_fail(cmd, "unknown flag %s (yoke run --help)", argv[i]);
         }
     }
-    if (!prompt == !tokens) return cli_fail(cmd, "give the prompt as -p TEXT or as --tokens \"ID ...\" (one of them)");
+    if ((prompt != NULL) + (tokens != NULL) + (file != NULL) != 1)
+        return cli_fail(cmd, "give the prompt as -p TEXT, -f FILE or --tokens \"ID ...\" (one of them)");
+    /* the prompt's text, its length (a file may hold NUL bytes), and what to call it in messages */
+    char *text = NULL, what[4200] = "-p";
+    size_t plen = prompt ? strlen(prompt) : 0;
+    if (file) {
+        if (!(text = cli_read_text(cmd, file, &plen))) return 1;
+        prompt = text;
+        snprintf(what, sizeof what, "-f %s", file);
+    }
     session s;
     int rc = session_open(cmd, &s, &so, &argc, &argv);
-    if (rc) return rc == 2 ? 0 : 1;
+    if (rc) {
+        free(text);
+        return rc == 2 ? 0 : 1;
+    }
 
     yk_err err = {0};
     yk_tokenizer tok;
@@ -56,8 +72,8 @@ int yk_cmd_run(int argc, char **argv)
             goto done;
         }
         n = (size_t)k;
-    } else if (yk_tokenizer_encode(&tok, prompt, strlen(prompt), !no_bos, false, &ids, &n, &err)) {
-        rc = cli_fail(cmd, "-p: %s", err.msg);
+    } else if (yk_tokenizer_encode(&tok, prompt, plen, !no_bos, false, &ids, &n, &err)) {
+        rc = cli_fail(cmd, "%s: %s", what, err.msg);
         goto done;
     }
     if (yk_sampler_init(&smp, &go.sp, (int32_t)s.model.hp.n_vocab, &err)) {
@@ -65,13 +81,14 @@ int yk_cmd_run(int argc, char **argv)
         goto done;
     }
     have_smp = true;
-    if (!go.print_ids && prompt) fputs(prompt, stdout);
+    if (!go.print_ids && prompt) fwrite(prompt, 1, plen, stdout);
     uint32_t pos = 0;
     gen_result res = {0};
     rc = gen_run(cmd, &s, &tok, &smp, &go, ids, (uint32_t)n, &pos, stdout, &res);
-    if (!rc) gen_print_stats(&s, &res, stderr);
+    if (!rc) gen_print_stats(cmd, &s, &res, stderr);
 done:
     free(ids);
+    free(text);
     if (have_smp) yk_sampler_free(&smp);
     if (have_tok) yk_tokenizer_free(&tok);
     session_close(&s);

@@ -1,6 +1,7 @@
-/* cmd_tokenize.c: yoke tokenize -m FILE -p TEXT [--no-bos] [--ids] [--special]
+/* cmd_tokenize.c: yoke tokenize -m FILE (-p TEXT | -f FILE) [--no-bos] [--ids] [--special]
  *
- * Prints the token ids of TEXT under the model's tokenizer: one line per token with its piece
+ * Prints the token ids of TEXT (or of FILE's text, less one trailing newline, as yoke run -f reads
+ * it) under the model's tokenizer: one line per token with its piece
  * (escaped: \n, \t, \xNN for bytes that are not whole UTF-8), or with --ids only the ids on one
  * line, space separated (the form `yoke run --tokens` and `yoke logits --tokens` read). */
 #include "cli.h"
@@ -12,9 +13,10 @@
 static int usage(FILE *f)
 {
     fprintf(f,
-            "usage: yoke tokenize -m FILE -p TEXT [--no-bos] [--ids] [--special]\n"
+            "usage: yoke tokenize -m FILE (-p TEXT | -f FILE) [--no-bos] [--ids] [--special]\n"
             "  -m FILE     GGUF model (or vocabulary-only) file\n"
             "  -p TEXT     the text (UTF-8)\n"
+            "  -f FILE     the text from a file (- for standard input), less one trailing newline\n"
             "  --no-bos    do not add BOS/EOS even when the model asks for them\n"
             "  --ids       print only the ids, space separated\n"
             "  --special   match control tokens written in the text (\"<|im_start|>\")\n");
@@ -48,7 +50,7 @@ static void print_piece(yk_str s)
 
 int yk_cmd_tokenize(int argc, char **argv)
 {
-    const char *cmd = argv[0], *model = NULL, *text = NULL;
+    const char *cmd = argv[0], *model = NULL, *text = NULL, *file = NULL;
     bool bos = true, ids_only = false, special = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -57,6 +59,8 @@ int yk_cmd_tokenize(int argc, char **argv)
             if (!(model = cli_value(cmd, argc, argv, &i))) return 1;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
             if (!(text = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+            if (!(file = cli_value(cmd, argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--no-bos")) bos = false;
         else if (!strcmp(a, "--ids")) ids_only = true;
         else if (!strcmp(a, "--special")) special = true;
@@ -66,21 +70,35 @@ int yk_cmd_tokenize(int argc, char **argv)
         }
     }
     if (!model) return cli_fail(cmd, "-m FILE is required (yoke tokenize --help)");
-    if (!text) return cli_fail(cmd, "-p TEXT is required (yoke tokenize --help)");
+    if (!text == !file) return cli_fail(cmd, "give the text as -p TEXT or -f FILE (one of them; yoke tokenize --help)");
+    char *owned = NULL, what[4200] = "-p";
+    size_t len = text ? strlen(text) : 0;
+    if (file) {
+        if (!(owned = cli_read_text(cmd, file, &len))) return 1;
+        text = owned;
+        snprintf(what, sizeof what, "-f %s", file);
+    }
 
     yk_err err = {0};
     yk_gguf g;
-    if (yk_gguf_open(&g, model, &err)) return cli_fail(cmd, "%s", err.msg);
     yk_tokenizer t;
-    yk_status st = yk_tokenizer_load(&t, &g, &err);
-    yk_gguf_close(&g);
-    if (st) return cli_fail(cmd, "%s", err.msg);
+    yk_status st = yk_gguf_open(&g, model, &err);
+    if (!st) {
+        st = yk_tokenizer_load(&t, &g, &err);
+        yk_gguf_close(&g);
+    }
+    if (st) {
+        free(owned);
+        return cli_fail(cmd, "%s", err.msg);
+    }
 
     int32_t *ids = NULL;
     size_t n = 0;
-    if (yk_tokenizer_encode(&t, text, strlen(text), bos, special, &ids, &n, &err)) {
+    st = yk_tokenizer_encode(&t, text, len, bos, special, &ids, &n, &err);
+    free(owned);
+    if (st) {
         yk_tokenizer_free(&t);
-        return cli_fail(cmd, "-p: %s", err.msg);
+        return cli_fail(cmd, "%s: %s", what, err.msg);
     }
     if (ids_only) {
         for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);

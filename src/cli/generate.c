@@ -2,6 +2,7 @@
 #include "generate.h"
 #include "predict.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,7 +122,11 @@ int gen_run(const char *cmd, session *s, const yk_tokenizer *tok, yk_sampler *sm
             yk_str piece = yk_detok_push(&dt, id);
             fwrite(piece.ptr, 1, piece.len, out);
         }
-        fflush(out);
+        errno = 0;
+        if (fflush(out) != 0 || ferror(out)) { /* a full disk, /dev/full: no point generating on */
+            rc = cli_write_error(cmd, out == stdout ? "standard output" : "the output", errno);
+            goto done;
+        }
         if (res->ids && res->n_gen < res->ids_cap) res->ids[res->n_gen] = id;
         res->n_gen++;
         if (*pos >= ctx) {
@@ -140,14 +145,15 @@ int gen_run(const char *cmd, session *s, const yk_tokenizer *tok, yk_sampler *sm
         yk_str rest = yk_detok_flush(&dt);
         fwrite(rest.ptr, 1, rest.len, out);
     }
-    fflush(out);
+    errno = 0;
+    if (fflush(out) != 0 || ferror(out)) rc = cli_write_error(cmd, out == stdout ? "standard output" : "the output", errno);
 done:
     yk_detok_free(&dt);
     free(logits);
     return rc;
 }
 
-void gen_print_stats(session *s, const gen_result *r, FILE *f)
+void gen_print_stats(const char *cmd, session *s, const gen_result *r, FILE *f)
 {
     double wbytes = (double)yk_model_weight_bytes(&s->model);
     double pt = r->prompt_s > 0 ? r->n_prompt / r->prompt_s : 0, dt = r->gen_s > 0 ? r->n_gen / r->gen_s : 0;
@@ -163,6 +169,8 @@ void gen_print_stats(session *s, const gen_result *r, FILE *f)
                          r->n_prompt + r->n_gen / 2, &pr))
         fprintf(f, "[predicted: prompt %.2f tok/s, decode %.2f tok/s (%s, %.0f GB/s)]\n", pr.prefill.tok_s, pr.decode1.tok_s,
                 pred.host.desc, pred.host.bw_gbs);
+    else /* a malformed $YOKE_HW says its file and line here rather than dropping the line unsaid */
+        fprintf(f, "yoke %s: warning: no prediction: %s\n", cmd, pred.why);
     predictor_free(&pred);
     if (s->plan.n_dev > 1) {
         yk_dev_stats st[64];

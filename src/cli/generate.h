@@ -34,7 +34,9 @@ void gen_usage(FILE *f);
  * caller may set res->ids / res->ids_cap to receive the generated ids; the rest of res is filled. */
 int gen_run(const char *cmd, session *s, const yk_tokenizer *tok, yk_sampler *smp, const gen_opts *o, const int32_t *ids,
             uint32_t n, uint32_t *pos, FILE *out, gen_result *res);
-/* The closing stats line: prompt tok/s, decode tok/s, GB/s of weights read, and per-device times. */
-void gen_print_stats(session *s, const gen_result *r, FILE *f);
+/* The closing stats line: prompt tok/s, decode tok/s, GB/s of weights read, and per-device times;
+ * then the planner's prediction (with the rows of $YOKE_HW), or a warning saying why there is none
+ * (a malformed $YOKE_HW file: its name, line and field). */
+void gen_print_stats(const char *cmd, session *s, const gen_result *r, FILE *f);
 
 #endif

@@ -18,6 +18,12 @@ int cli_fail(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
+int cli_write_error(const char *cmd, const char *what, int e)
+{
+    if (e) return cli_fail(cmd, "write error on %s: %s", what, strerror(e));
+    return cli_fail(cmd, "write error on %s", what);
+}
+
 bool cli_int(const char *cmd, const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
@@ -51,6 +57,43 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i)
         return NULL;
     }
     return argv[++*i];
+}
+
+char *cli_read_text(const char *cmd, const char *path, size_t *n)
+{
+    bool std_in = !strcmp(path, "-");
+    FILE *f = std_in ? stdin : fopen(path, "rb");
+    if (!f) {
+        cli_fail(cmd, "-f %s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        len += fread(buf + len, 1, cap - 1 - len, f);
+        if (len < cap - 1) break; /* end of file or an error */
+        char *grown = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    int e = errno;
+    bool bad = ferror(f);
+    if (!std_in) fclose(f);
+    if (!buf || bad) {
+        if (!buf) cli_fail(cmd, "-f %s: cannot read: out of memory", path);
+        else cli_fail(cmd, "-f %s: cannot read: %s", path, strerror(e));
+        free(buf);
+        return NULL;
+    }
+    if (len > 0 && buf[len - 1] == '\n') len--;
+    buf[len] = 0;
+    *n = len;
+    return buf;
 }
 
 /* Parses space- or comma-separated ids; returns the count, or -1 with a message. */
@@ -94,18 +137,33 @@ static void usage(FILE *f)
 #undef X
 }
 
+/* Flushes and closes standard output, so that a write error the command did not see (printf into a
+ * full disk, stdout on /dev/full) still gives a message and a non-zero status. A command that
+ * failed already said why, and keeps its status. */
+static int close_stdout(const char *cmd, int rc)
+{
+    errno = 0;
+    int e = fflush(stdout) != 0 ? errno : 0;
+    bool bad = e || ferror(stdout);
+    if (fclose(stdout) != 0 && !bad) {
+        bad = true;
+        e = errno;
+    }
+    return bad && rc == 0 ? cli_write_error(cmd, "standard output", e) : rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 1 : 0;
+        return close_stdout("help", argc < 2 ? 1 : 0);
     }
     cli_signals_init(argv[1]);
     /* the model file every command that runs one takes as -m (info, dump and quantize, which take
      * it as an argument, name theirs themselves) */
     for (int i = 2; i + 1 < argc; i++)
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) cli_watch_mapped(argv[i + 1]);
-#define X(name, help) if (!strcmp(argv[1], #name)) return yk_cmd_##name(argc - 1, argv + 1);
+#define X(name, help) if (!strcmp(argv[1], #name)) return close_stdout(argv[1], yk_cmd_##name(argc - 1, argv + 1));
     YK_COMMANDS(X)
 #undef X
     fprintf(stderr, "yoke: unknown command '%s'\n", argv[1]);
