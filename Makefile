@@ -142,7 +142,7 @@ bench: $(BENCH_BIN) $(BUILD)/yoke
 # libFuzzer targets: fuzz/fuzz_<name>.c, built with clang against the parsers they exercise (the
 # parsers need no SIMD code, so the rest of the library stays out of the fuzz build).
 FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
-FUZZ_LIB_SRC := src/base.c src/gguf.c src/gguf_write.c src/gguf_info.c $(wildcard src/tokenizer*.c)
+FUZZ_LIB_SRC := src/base.c src/gguf.c src/gguf_write.c src/outfile.c src/gguf_info.c $(wildcard src/tokenizer*.c)
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -g -O1 -pthread -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined
 fuzz: $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
