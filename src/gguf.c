@@ -4,9 +4,9 @@
  * checks every read against the bytes left. Counts read from the file (n_kv, n_tensors, array
  * lengths, string lengths) are checked against the bytes they need before anything is allocated,
  * so every allocation is bounded by a small multiple of the file size. The tensor data section is
- * never touched at open: only its bounds are checked. After parsing, key and tensor names sit in two
- * open-addressing hash tables (duplicates are an error), and each array of strings gets a table of
- * element offsets so that yk_gguf_arr_str is O(1).
+ * never touched at open: only its bounds are checked, and that no two tensors share bytes. After
+ * parsing, key and tensor names sit in two open-addressing hash tables (duplicates are an error),
+ * and each array of strings gets a table of element offsets so that yk_gguf_arr_str is O(1).
  *
  * Layout (all little-endian): "GGUF", u32 version, u64 n_tensors, u64 n_kv, n_kv x (string key,
  * u32 value type, value), n_tensors x (string name, u32 n_dims, u64 ne[n_dims], u32 type,
@@ -379,6 +379,44 @@ static yk_status parse(yk_gguf *g, cursor *c)
     return st;
 }
 
+/* A tensor's data range, for the overlap check. */
+typedef struct {
+    uint64_t start, end, i;
+} range;
+
+static int cmp_range(const void *a, const void *b)
+{
+    const range *x = a, *y = b;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* No two tensors may share bytes of the data section (the reference engine lays them out one after
+ * the other; a file where writing one tensor would change another is corrupt or hostile). Sorts
+ * the ranges by start: each must begin at or after the end of the one before. Empty tensors take no
+ * bytes and are skipped. */
+static yk_status check_overlaps(yk_gguf *g, cursor *c, const uint64_t *info_at)
+{
+    range *r = malloc(g->n_tensors * sizeof *r); /* n_tensors >= 1 and <= size / 24: bounded */
+    if (!r) return fail(c, 8, YK_E_NOMEM, "n_tensors: no memory for the overlap check");
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].nbytes) r[n++] = (range){g->tensors[i].offset, g->tensors[i].offset + g->tensors[i].nbytes, i};
+    qsort(r, n, sizeof *r, cmp_range);
+    yk_status st = YK_OK;
+    for (uint64_t k = 1; k < n && !st; k++) {
+        if (r[k].start >= r[k - 1].end) continue;
+        const yk_gguf_tensor *a = &g->tensors[r[k - 1].i], *b = &g->tensors[r[k].i];
+        char na[256], nb[256];
+        st = fail(c, info_at[r[k].i], YK_E_FORMAT,
+                  "tensor '%s' offset: data [%llu, +%llu bytes) overlaps tensor '%s' data [%llu, +%llu bytes)",
+                  shown(b->name, nb, sizeof nb), (unsigned long long)b->offset, (unsigned long long)b->nbytes,
+                  shown(a->name, na, sizeof na), (unsigned long long)a->offset, (unsigned long long)a->nbytes);
+    }
+    free(r);
+    return st;
+}
+
 /* Parses the tensor infos and checks each tensor's data against the data section. */
 static yk_status check_tensors(yk_gguf *g, cursor *c, uint64_t *info_at)
 {
@@ -423,7 +461,7 @@ static yk_status check_tensors(yk_gguf *g, cursor *c, uint64_t *info_at)
                         (unsigned long long)data_size);
         t->data = g->map + g->data_offset + t->offset;
     }
-    return YK_OK;
+    return check_overlaps(g, c, info_at);
 }
 
 /* Parses g->map; mapped says whether close must unmap it (it then will, even on failure). */

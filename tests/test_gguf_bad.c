@@ -3,8 +3,9 @@
  * A small good file is written with the writer (kvs of several types incl. arrays of strings,
  * three tensors); its structural offsets are taken from the reader. A table of corrupt variants
  * patches or cuts it (wrong magic, versions, huge counts and lengths, nested arrays, unknown types,
- * bad shapes and offsets, duplicates, bad alignment, ...); every variant must fail with YK_E_FORMAT
- * or YK_E_UNSUPPORTED and a message "NAME: offset N: ..." naming the field. Every prefix of the
+ * bad shapes and offsets, tensors whose data overlap, duplicates, bad alignment, ...); every variant
+ * must fail with YK_E_FORMAT or YK_E_UNSUPPORTED and a message "NAME: offset N: ..." naming the
+ * field (both tensors, for an overlap). Every prefix of the
  * file cut inside the header and tensor infos, and at each tensor's end, must fail cleanly too. A few
  * variants of a golden file follow when shared/ is present. Buffers are malloc'd to their exact
  * size so that ASan (make MODE=asan test) catches any read past the end. */
@@ -166,6 +167,13 @@ int main(void)
         {"tensor offset huge", "tensor 't.thr' offset", PATCH64, &L.t_off[2], 0, 0xffffffffffffffe0ull, NULL},
         {"tensor runs past the end", "tensor 't.thr' offset", PATCH64, &L.t_off[2], 0, 224, NULL}, /* its data ends the file at 192 + 32 */
         {"misaligned tensor offset", "not a multiple of the alignment", PATCH64, &L.t_off[1], 0, 144, NULL},
+        /* t.one takes [0, 136), t.two [160, 192), t.thr [192, 224): moved onto each other */
+        {"tensor inside another", "tensor 't.two' offset: data [128, +32 bytes) overlaps tensor 't.one' data [0, +136 bytes)",
+         PATCH64, &L.t_off[1], 0, 128, NULL},
+        {"two tensors at one offset", "tensor 't.thr' offset: data [160, +32 bytes) overlaps tensor 't.two' data [160, +32 bytes)",
+         PATCH64, &L.t_off[2], 0, 160, NULL},
+        {"tensor over the first", "tensor 't.thr' offset: data [0, +32 bytes) overlaps tensor 't.one' data [0, +136 bytes)",
+         PATCH64, &L.t_off[2], 0, 0, NULL},
         {"truncated: empty", "magic", CUT, Z, 0, 0, NULL},
         {"truncated: in magic", "magic", CUT, Z, 0, 3, NULL},
         {"truncated: after magic", "version", CUT, Z, 4, 0, NULL},

@@ -152,6 +152,41 @@ static char *read_text(const char *path)
     return s;
 }
 
+/* overlap.gguf: tensors 'a' and 'b' (8 floats each) whose offsets are both 0. */
+static void make_overlap(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/overlap.gguf", dir);
+    yk_gguf_writer *w;
+    yk_err err = {0};
+    int64_t ne[1] = {8};
+    float x[16] = {0};
+    yk_status st = yk_gguf_writer_open(&w, path, &err);
+    if (!st) {
+        yk_gguf_writer_add_tensor(w, "a", YK_TYPE_F32, 1, ne, &err);
+        yk_gguf_writer_add_tensor(w, "b", YK_TYPE_F32, 1, ne, &err);
+        yk_gguf_writer_begin_data(w, &err);
+        yk_gguf_writer_write(w, x, sizeof x, &err);
+        st = yk_gguf_writer_close(w, &err);
+    }
+    size_t n = 0;
+    uint8_t *bytes = st ? NULL : tu_read_file(path, &n);
+    yk_gguf g;
+    if (bytes && yk_gguf_open_buffer(&g, bytes, n, "overlap", &err) == YK_OK) {
+        /* b's offset field: after its name, n_dims, one dimension and the type */
+        const yk_gguf_tensor *b = yk_gguf_find_tensor(&g, "b");
+        size_t at = (size_t)((const uint8_t *)b->name.ptr - bytes) + b->name.len + 4 + 8 + 4;
+        yk_gguf_close(&g);
+        memset(bytes + at, 0, 8);
+        FILE *f = fopen(path, "wb");
+        st = f && fwrite(bytes, 1, n, f) == n && fclose(f) == 0 ? YK_OK : YK_E_IO;
+    } else {
+        st = YK_E_IO;
+    }
+    free(bytes);
+    CHECK(st == YK_OK, "overlap.gguf: %s", err.msg);
+}
+
 /* The fixtures docs/RELIABILITY.md lists (yoke is on PATH by now). */
 static void make_fixtures(void)
 {
@@ -164,6 +199,7 @@ static void make_fixtures(void)
              " ln -s nowhere.gguf dangling.gguf",
              dir);
     CHECK(system(cmd) == 0, "fixtures: %s", cmd);
+    make_overlap();
     char full[700];
     snprintf(full, sizeof full, "%s/full", dir);
     if (mknod(full, S_IFCHR | 0666, makedev(1, 7)) != 0)
