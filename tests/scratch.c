@@ -1,5 +1,6 @@
 /* scratch.c: see scratch.h. */
 #include "scratch.h"
+#include "test.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -37,4 +38,13 @@ void tu_rm_dir(const char *dir)
         closedir(d);
     }
     rmdir(dir);
+}
+
+bool tu_file_holds(const char *path, const char *text)
+{
+    size_t n;
+    char *p = tu_read_file(path, &n);
+    bool ok = p && n == strlen(text) && !memcmp(p, text, n);
+    free(p);
+    return ok;
 }

@@ -30,15 +30,6 @@ static void put_file(const char *path, const char *text)
     CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0, "write %s", path);
 }
 
-static bool holds(const char *path, const char *text)
-{
-    size_t n;
-    char *p = tu_read_file(path, &n);
-    bool ok = p && n == strlen(text) && !memcmp(p, text, n);
-    free(p);
-    return ok;
-}
-
 static int temps(const char *name)
 {
     char prefix[256];
@@ -57,7 +48,7 @@ static void regular(void)
     CHECK(!strncmp(o.temp, out, strlen(out)) && !strncmp(o.temp + strlen(out), ".tmp.", 5), "temporary beside it: %s", o.temp);
     fputs("new bytes", o.f);
     CHECK(access(out, F_OK) != 0 && temps("new.bin") == 1, "nothing at the path before commit");
-    CHECK(yk_outfile_commit(&o, &err) == YK_OK && holds(out, "new bytes") && temps("new.bin") == 0, "commit: %s", err.msg);
+    CHECK(yk_outfile_commit(&o, &err) == YK_OK && tu_file_holds(out, "new bytes") && temps("new.bin") == 0, "commit: %s", err.msg);
     CHECK(o.f == NULL && o.temp == NULL, "o zeroed after commit");
 
     /* an existing file: old bytes until commit, after a discard; its mode survives a commit */
@@ -66,12 +57,12 @@ static void regular(void)
     CHECK(yk_outfile_open(&o, out, &err) == YK_OK, "open existing: %s", err.msg);
     fputs("half", o.f);
     fflush(o.f);
-    CHECK(holds(out, "old bytes"), "old bytes while the temporary is written");
+    CHECK(tu_file_holds(out, "old bytes"), "old bytes while the temporary is written");
     yk_outfile_discard(&o);
-    CHECK(holds(out, "old bytes") && temps("new.bin") == 0, "discard keeps the old bytes, removes the temporary");
+    CHECK(tu_file_holds(out, "old bytes") && temps("new.bin") == 0, "discard keeps the old bytes, removes the temporary");
     CHECK(yk_outfile_open(&o, out, &err) == YK_OK, "open existing: %s", err.msg);
     fputs("replaced", o.f);
-    CHECK(yk_outfile_commit(&o, &err) == YK_OK && holds(out, "replaced"), "commit replaces: %s", err.msg);
+    CHECK(yk_outfile_commit(&o, &err) == YK_OK && tu_file_holds(out, "replaced"), "commit replaces: %s", err.msg);
     struct stat st;
     CHECK(stat(out, &st) == 0 && (st.st_mode & 0777) == 0640, "mode kept: %o", (unsigned)(st.st_mode & 0777));
 
@@ -86,7 +77,7 @@ static void regular(void)
     yk_gguf_writer_write(w, buf, sizeof buf, &err);
     CHECK(yk_gguf_writer_close(w, &err) != YK_OK && strstr(err.msg, out) && strstr(err.msg, "bytes written"),
           "short tensor fails: %s", err.msg);
-    CHECK(holds(out, "old model") && temps("new.bin") == 0, "failed GGUF write: old bytes kept, no temporary left");
+    CHECK(tu_file_holds(out, "old model") && temps("new.bin") == 0, "failed GGUF write: old bytes kept, no temporary left");
 
     /* a directory, and a file inside a directory that does not exist */
     CHECK(yk_outfile_open(&o, dir, &err) == YK_E_IO && strstr(err.msg, dir) && strstr(err.msg, "directory"),
@@ -106,7 +97,7 @@ static void regular(void)
         chmod(sub, 0555);
         CHECK(yk_outfile_open(&o, file, &err) == YK_E_IO && strstr(err.msg, file) && strstr(err.msg, "temporary"),
               "read-only folder: %s", err.msg);
-        CHECK(holds(file, "kept"), "read-only folder: the file keeps its bytes");
+        CHECK(tu_file_holds(file, "kept"), "read-only folder: the file keeps its bytes");
         chmod(sub, 0755);
         unlink(file);
         rmdir(sub);
@@ -129,11 +120,11 @@ static void links(void)
     fputs("through", o.f);
     yk_outfile_discard(&o);
     struct stat st;
-    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && holds(real, "target"), "discard: link and target as they were");
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && tu_file_holds(real, "target"), "discard: link and target as they were");
     CHECK(yk_outfile_open(&o, link, &err) == YK_OK, "open through a link: %s", err.msg);
     fputs("through", o.f);
     CHECK(yk_outfile_commit(&o, &err) == YK_OK, "commit: %s", err.msg);
-    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && holds(real, "through"), "the link stays, its target is replaced");
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode) && tu_file_holds(real, "through"), "the link stays, its target is replaced");
     CHECK(temps("real.bin") == 0 && temps("link.bin") == 0, "no temporary left");
 
     char nowhere[600];

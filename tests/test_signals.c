@@ -18,15 +18,6 @@
 
 static char dir[512];
 
-static bool holds(const char *path, const char *text)
-{
-    size_t n;
-    char *p = tu_read_file(path, &n);
-    bool ok = p && n == strlen(text) && !memcmp(p, text, n);
-    free(p);
-    return ok;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
@@ -70,7 +61,7 @@ static void interrupt(const char *what, char *const argv[], const char *name, in
         waitpid(pid, &status, 0);
     }
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == sig, "%s: ended by signal %d (status %#x)", what, sig, status);
-    CHECK(holds(out, "old bytes"), "%s: OUT keeps its old bytes", what);
+    CHECK(tu_file_holds(out, "old bytes"), "%s: OUT keeps its old bytes", what);
     CHECK(tu_count_prefix(dir, prefix) == 0, "%s: no temporary left", what);
     unlink(out);
 }

@@ -41,6 +41,10 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i);
  * newline dropped as llama.cpp's -f does; *n receives its length (the text may hold NUL bytes).
  * On error prints "yoke <cmd>: -f <path>: cannot read: <reason>" and returns NULL. Free with free(). */
 char *cli_read_text(const char *cmd, const char *path, size_t *n);
+/* The prompt of -p TEXT or -f FILE (at most one given; file NULL: *text as it is): *text and *len
+ * (a file may hold NUL bytes), *owned what to free (NULL for -p), and in what[] how messages name
+ * it ("-p" or "-f FILE"). False (message printed) when the file cannot be read. */
+bool cli_prompt_text(const char *cmd, const char *file, const char **text, size_t *len, char **owned, char *what, size_t what_n);
 
 /* Parses space- or comma-separated token ids into a new array; returns the count or -1. */
 int cli_parse_ids(const char *cmd, const char *s, int32_t **out);

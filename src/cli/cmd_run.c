@@ -40,13 +40,9 @@ int yk_cmd_run(int argc, char **argv)
     if ((prompt != NULL) + (tokens != NULL) + (file != NULL) != 1)
         return cli_fail(cmd, "give the prompt as -p TEXT, -f FILE or --tokens \"ID ...\" (one of them)");
     /* the prompt's text, its length (a file may hold NUL bytes), and what to call it in messages */
-    char *text = NULL, what[4200] = "-p";
-    size_t plen = prompt ? strlen(prompt) : 0;
-    if (file) {
-        if (!(text = cli_read_text(cmd, file, &plen))) return 1;
-        prompt = text;
-        snprintf(what, sizeof what, "-f %s", file);
-    }
+    char *text, what[4200];
+    size_t plen;
+    if (!cli_prompt_text(cmd, file, &prompt, &plen, &text, what, sizeof what)) return 1;
     session s;
     int rc = session_open(cmd, &s, &so, &argc, &argv);
     if (rc) {

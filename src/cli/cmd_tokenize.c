@@ -71,13 +71,9 @@ int yk_cmd_tokenize(int argc, char **argv)
     }
     if (!model) return cli_fail(cmd, "-m FILE is required (yoke tokenize --help)");
     if (!text == !file) return cli_fail(cmd, "give the text as -p TEXT or -f FILE (one of them; yoke tokenize --help)");
-    char *owned = NULL, what[4200] = "-p";
-    size_t len = text ? strlen(text) : 0;
-    if (file) {
-        if (!(owned = cli_read_text(cmd, file, &len))) return 1;
-        text = owned;
-        snprintf(what, sizeof what, "-f %s", file);
-    }
+    char *owned, what[4200];
+    size_t len;
+    if (!cli_prompt_text(cmd, file, &text, &len, &owned, what, sizeof what)) return 1;
 
     yk_err err = {0};
     yk_gguf g;

@@ -96,6 +96,18 @@ char *cli_read_text(const char *cmd, const char *path, size_t *n)
     return buf;
 }
 
+bool cli_prompt_text(const char *cmd, const char *file, const char **text, size_t *len, char **owned, char *what, size_t what_n)
+{
+    *owned = NULL;
+    *len = *text ? strlen(*text) : 0;
+    snprintf(what, what_n, "-p");
+    if (!file) return true;
+    if (!(*owned = cli_read_text(cmd, file, len))) return false;
+    *text = *owned;
+    snprintf(what, what_n, "-f %s", file);
+    return true;
+}
+
 /* Parses space- or comma-separated ids; returns the count, or -1 with a message. */
 int cli_parse_ids(const char *cmd, const char *s, int32_t **out)
 {
