@@ -100,15 +100,6 @@ yk_status yk_devices_parse(const char *list, yk_device_spec *specs, int max, int
     return YK_OK;
 }
 
-bool yk_device_kind_built(const char *kind)
-{
-    if (!strcmp(kind, "cpu")) return true;
-#ifdef YK_HAVE_CUDA
-    if (!strcmp(kind, "cuda")) return true;
-#endif
-    return false;
-}
-
 yk_device *yk_device_create(const yk_device_spec *spec, int n_threads, bool copy_weights, yk_err *err)
 {
     if (!strcmp(spec->kind, "cpu")) return yk_cpu_device_create(spec->index, n_threads, copy_weights, err);

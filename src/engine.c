@@ -144,8 +144,9 @@ static yk_status worker_init(worker *w, yk_err *err)
     w->nff = pd->ff1 - pd->ff0;
     w->nvoc = pd->vocab1 - pd->vocab0;
     uint32_t group = hp->n_head / hp->n_head_kv;
-    int32_t *kv_of_q = malloc((w->nq ? w->nq : 1) * sizeof *kv_of_q);
-    w->kv_of_q = yk_dev_alloc(w->dev, (w->nq ? w->nq : 1) * sizeof *kv_of_q);
+    size_t map_bytes = (w->nq ? w->nq : 1) * sizeof *w->kv_of_q;
+    int32_t *kv_of_q = malloc(map_bytes);
+    w->kv_of_q = yk_dev_alloc(w->dev, map_bytes);
     w->layers = calloc(pd->layer1 - pd->layer0, sizeof *w->layers);
     if (!kv_of_q || !w->kv_of_q || !w->layers) {
         free(kv_of_q);
@@ -347,14 +348,14 @@ static yk_status worker_forward(worker *w, const int32_t *ids, uint32_t n, uint3
             uint32_t rc = rows - r0 < LOGIT_CHUNK ? rows - r0 : LOGIT_CHUNK;
             yk_dev_rmsnorm(w->dev, w->xb, xin + (size_t)r0 * d, w->output_norm, d, rc, m->hp.rms_eps);
             yk_dev_matmul(w->dev, &w->output, w->xb, rc, w->logits);
-            yk_dev_read(w->dev, w->host_logits, w->logits, (size_t)rc * w->nvoc * sizeof(float));
-            if ((st = yk_dev_sync(w->dev, err))) return st;
-            if (w->rank == 0) {
+            /* rank 0 reads its rows into place; the others stage theirs to send them */
+            if (w->rank == 0)
                 for (uint32_t r = 0; r < rc; r++)
-                    memcpy(dst + (size_t)(r0 + r) * V + pd->vocab0, w->host_logits + (size_t)r * w->nvoc, w->nvoc * sizeof(float));
-            } else if ((st = yk_comm_send(w->comm, 0, w->host_logits, (size_t)rc * w->nvoc * sizeof(float), err))) {
-                return st;
-            }
+                    yk_dev_read(w->dev, dst + (size_t)(r0 + r) * V + pd->vocab0, w->logits + (size_t)r * w->nvoc, w->nvoc * sizeof(float));
+            else
+                yk_dev_read(w->dev, w->host_logits, w->logits, (size_t)rc * w->nvoc * sizeof(float));
+            if ((st = yk_dev_sync(w->dev, err))) return st;
+            if (w->rank != 0 && (st = yk_comm_send(w->comm, 0, w->host_logits, (size_t)rc * w->nvoc * sizeof(float), err))) return st;
         }
     }
     /* rank 0 gathers the other last-stage devices' logits, in the order they were sent */

@@ -128,14 +128,13 @@ yk_status tu_engine_open(yk_engine **e, const yk_model *m, const yk_plan *p, con
                 yk_devices_close(tu_engines[slot].devs, r);
                 return err->status;
             }
-    } else if (devices) {
-        if ((st = yk_devices_parse(devices, specs, 64, &n, err))) return st;
-        if (n != p->n_dev) return yk_err_set(err, YK_E_INVALID, "--devices %s: %d devices for a plan of %d", devices, n, p->n_dev);
     } else {
-        for (int r = 0; r < n; r++) specs[r] = (yk_device_spec){.kind = "cpu", .index = r};
+        if (devices && (st = yk_devices_parse(devices, specs, 64, &n, err))) return st;
+        if (n != p->n_dev) return yk_err_set(err, YK_E_INVALID, "--devices %s: %d devices for a plan of %d", devices, n, p->n_dev);
+        if (!devices)
+            for (int r = 0; r < n; r++) specs[r] = (yk_device_spec){.kind = "cpu", .index = r};
+        if ((st = yk_devices_open(specs, n, threads, -1, tu_engines[slot].devs, err))) return st;
     }
-    if ((!devices || strncmp(devices, "guard:", 6)) && (st = yk_devices_open(specs, n, threads, -1, tu_engines[slot].devs, err)))
-        return st;
     if ((st = yk_engine_create_local(e, m, p, tu_engines[slot].devs, o, err))) {
         yk_devices_close(tu_engines[slot].devs, n);
         return st;

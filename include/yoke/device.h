@@ -112,8 +112,7 @@ yk_device *yk_device_create(const yk_device_spec *spec, int n_threads, bool copy
  * copy_weights -1 (copy when n > 1), 0 or 1. On failure none is left open and err names the device. */
 yk_status yk_devices_open(const yk_device_spec *specs, int n, int n_threads, int copy_weights, yk_device **devs, yk_err *err);
 void yk_devices_close(yk_device **devs, int n);
-/* True if the kind is compiled into this build ("cpu" always; "cuda" when built with CUDA). */
-bool yk_device_kind_built(const char *kind);
+
 
 /* CUDA device on GPU `gpu`; `sub` numbers logical devices on one GPU. NULL on failure (no driver,
  * no such GPU, or a build without CUDA). */
