@@ -322,8 +322,7 @@ int yk_cmd_bench(int argc, char **argv)
             r->bw_frac = bw > 0 ? r->gb_s / bw : 0;
             yk_perf_result pr;
             /* the predictor models CPU devices; a GPU layout is measured without a prediction */
-            bool on_cpu = s.n_devs > 0 && s.devs[0]->ops->host_memory;
-            if (on_cpu && predictor_layout(&pred, r->tp, r->pp, threads, so.eo.n_ctx, (uint32_t)n_prompt, (uint32_t)(n_prompt + n_gen / 2), &pr)) {
+            if (!session_not_cpu(&s) && predictor_layout(&pred, r->tp, r->pp, threads, so.eo.n_ctx, (uint32_t)n_prompt, (uint32_t)(n_prompt + n_gen / 2), &pr)) {
                 r->predicted = true;
                 r->pred_decode = pr.decode1.tok_s;
                 r->pred_prefill = pr.prefill.tok_s;

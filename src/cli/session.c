@@ -217,6 +217,13 @@ void session_close(session *s)
     memset(s, 0, sizeof *s);
 }
 
+const char *session_not_cpu(const session *s)
+{
+    for (int r = 0; r < s->plan.n_dev; r++)
+        if (strcmp(s->specs[r].kind, "cpu")) return s->specs[r].kind;
+    return NULL;
+}
+
 static void fmt_bytes(char *buf, size_t n, double b)
 {
     if (b >= 1e9) snprintf(buf, n, "%.2f GB", b / 1e9);

@@ -45,6 +45,9 @@ void session_usage(FILE *f);
  * (message printed). */
 int session_open(const char *cmd, session *s, const session_opts *o, int *argc, char ***argv);
 void session_close(session *s);
+/* NULL if every device of the plan (all ranks) is a CPU device, which is what the planner models;
+ * else the first other device's kind, for a message saying why there is no prediction. */
+const char *session_not_cpu(const session *s);
 /* Prints the plan: devices, what each holds, bytes, and communication per token. */
 void session_print_plan(const session *s, FILE *f);
 /* Prints each device's compute and communication time per token from yk_engine_stats (several
