@@ -40,14 +40,24 @@ endif
 # statically (libcudart_static), so the binary starts on machines without the NVIDIA driver; the
 # kernels are built for Ampere (sm_80, sm_86), Ada (sm_89) and Hopper (sm_90), plus PTX for newer
 # GPUs. Kernel objects do not depend on MODE: build/cuda/ serves release and asan builds alike.
-NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+# The toolkit root is the first of $CUDA_HOME, /usr/local/cuda and the folder above nvcc's real path
+# that holds both the runtime header and the static runtime: nvcc on PATH may be a wrapper script
+# (such as /usr/local/bin/nvcc), whose folder has neither. nvcc found without such a root: CUDA is
+# skipped with a warning, never a failed build.
+NVCC_ON_PATH := $(shell command -v nvcc 2>/dev/null)
+CUDA_CANDIDATES := $(CUDA_HOME) /usr/local/cuda $(patsubst %/bin/nvcc,%,$(realpath $(NVCC_ON_PATH)))
+CUDA_ROOT := $(firstword $(foreach d,$(CUDA_CANDIDATES),$(if $(wildcard $(d)/include/cuda_runtime_api.h),$(if $(wildcard $(d)/lib64/libcudart_static.a),$(d)))))
+NVCC := $(or $(wildcard $(CUDA_ROOT)/bin/nvcc),$(NVCC_ON_PATH))
 ifneq ($(CUDA),0)
+ifneq ($(CUDA_ROOT),)
 ifneq ($(NVCC),)
-CUDA_HOME    := $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_CFLAGS  := -I$(CUDA_HOME)/include -DYK_HAVE_CUDA
-CUDA_LDFLAGS := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+CUDA_CFLAGS  := -I$(CUDA_ROOT)/include -DYK_HAVE_CUDA
+CUDA_LDFLAGS := -L$(CUDA_ROOT)/lib64 -lcudart_static -ldl -lrt -lstdc++
 CU_SRC       := $(wildcard src/cuda/*.cu)
 CU_OBJ       := $(CU_SRC:%.cu=build/cuda/%.o)
+endif
+else ifneq ($(NVCC_ON_PATH),)
+$(warning nvcc is $(NVCC_ON_PATH), but no CUDA toolkit root with include/cuda_runtime_api.h and lib64/libcudart_static.a was found (looked in: $(CUDA_CANDIDATES)); building without CUDA. Set CUDA_HOME to the toolkit root.)
 endif
 endif
 NVCC_ARCH  := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
