@@ -68,6 +68,14 @@ NVCC_FLAGS := -O3 -std=c++17 $(NVCC_ARCH) -Iinclude -Isrc -Xcompiler -Wall
 CFLAGS  := $(CFLAGS_BASE) $(CFLAGS_MODE) $(MPI_CFLAGS) $(CUDA_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(LDFLAGS_MODE) $(MPI_LDFLAGS) $(CUDA_LDFLAGS) $(EXTRA_LDFLAGS) -lpcre2-8 -lm -pthread
 
+# Objects depend on the flags they were built with (build/<mode>/flags): CUDA=0, NO_MPI=1,
+# EXTRA_CFLAGS, or MPI or CUDA appearing on the machine rebuild the objects, not just new ones.
+FLAGS_FILE := $(BUILD)/flags
+FLAGS_NOW  := $(strip $(CC) $(CFLAGS) $(LDFLAGS) $(CU_OBJ))
+ifneq ($(FLAGS_NOW),$(strip $(shell cat $(FLAGS_FILE) 2>/dev/null)))
+$(shell mkdir -p $(BUILD) && printf '%s\n' '$(FLAGS_NOW)' > $(FLAGS_FILE))
+endif
+
 # SIMD kernels live in files named *_avx2.c / *_avx512.c / *_amx.c and get their ISA flags here;
 # the rest of the library is built for the baseline x86-64 and picks a path at run time.
 AVX2_FLAGS   := -mavx2 -mfma -mf16c -mbmi2
@@ -93,22 +101,22 @@ TEST_COMMON_OBJ := $(TEST_COMMON:%.c=$(BUILD)/%.o)
 .SECONDARY:
 all: $(BUILD)/yoke $(TEST_BIN) $(BENCH_BIN)
 
-$(BUILD)/%_avx2.o: %_avx2.c
+$(BUILD)/%_avx2.o: %_avx2.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@echo '  CC    $<'
 	@$(CC) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
 
-$(BUILD)/%_avx512.o: %_avx512.c
+$(BUILD)/%_avx512.o: %_avx512.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@echo '  CC    $<'
 	@$(CC) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
 
-$(BUILD)/%_amx.o: %_amx.c
+$(BUILD)/%_amx.o: %_amx.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@echo '  CC    $<'
 	@$(CC) $(CFLAGS) $(AVX512_FLAGS) $(AMX_FLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@echo '  CC    $<'
 	@$(CC) $(CFLAGS) -c $< -o $@
@@ -123,7 +131,7 @@ $(BUILD)/gen/data.c: $(DATA_SRC) scripts/embed_data.sh
 	@echo '  GEN   $@'
 	@sh scripts/embed_data.sh $(DATA_SRC) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/data.o: $(BUILD)/gen/data.c
+$(BUILD)/gen/data.o: $(BUILD)/gen/data.c $(FLAGS_FILE)
 	@echo '  CC    $<'
 	@$(CC) $(CFLAGS) -c $< -o $@
 
