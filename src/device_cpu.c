@@ -82,11 +82,11 @@ static void cpu_add_bias(yk_device *d, float *y, const float *b, int64_t n, int6
         for (int64_t i = 0; i < n; i++) y[t * n + i] += b[i];
 }
 
-static void cpu_rope(yk_device *d, float *x, int64_t nt, int64_t nh, uint32_t pos0, const yk_rope *r)
+static void cpu_rope(yk_device *d, float *x, int64_t nt, int64_t nh, const int32_t *pos_of, const yk_rope *r)
 {
     uint32_t half = r->rope_dim / 2;
     for (int64_t t = 0; t < nt; t++) {
-        double pos = ((double)pos0 + (double)t) * r->freq_scale;
+        double pos = (double)pos_of[t] * r->freq_scale;
         for (uint32_t i = 0; i < half; i++) {
             /* theta_i = pos * freq_scale * base^(-2i/rope_dim) / factor_i */
             double theta = pos * pow(r->base, -2.0 * i / r->rope_dim);
@@ -109,10 +109,16 @@ typedef struct {
     const yk_attn_args *a;
 } attn_job;
 
-/* Row j of a KV head's cache as float32: the row itself (F32) or converted into tmp (F16). */
-static inline const float *kv_row(const yk_attn_args *a, const void *cache, uint32_t kvh, uint32_t j, float *tmp)
+/* Offset in elements of position j of KV head kvh in slot seq. */
+static inline size_t kv_at(const yk_attn_args *a, uint32_t seq, uint32_t kvh, uint32_t j)
 {
-    size_t at = ((size_t)kvh * a->ctx + j) * a->head_dim;
+    return (((size_t)seq * a->n_kv + kvh) * a->ctx + j) * a->head_dim;
+}
+
+/* Row j of a KV head's cache as float32: the row itself (F32) or converted into tmp (F16). */
+static inline const float *kv_row(const yk_attn_args *a, const void *cache, uint32_t seq, uint32_t kvh, uint32_t j, float *tmp)
+{
+    size_t at = kv_at(a, seq, kvh, j);
     if (a->kv_type == YK_TYPE_F32) return (const float *)cache + at;
     const uint16_t *h = (const uint16_t *)cache + at;
     for (uint32_t i = 0; i < a->head_dim; i++) tmp[i] = yk_f16_to_f32(h[i]);
@@ -166,12 +172,12 @@ static void attn_task(void *ctx, int ith, int nth)
     int64_t total = (int64_t)a->nt * a->n_q;
     for (int64_t job_i = ith; job_i < total; job_i += nth) {
         uint32_t t = (uint32_t)(job_i / a->n_q), h = (uint32_t)(job_i % a->n_q);
-        uint32_t pos = a->pos0 + t, kvh = (uint32_t)a->kv_of_q[h];
+        uint32_t pos = (uint32_t)a->pos[t], seq = (uint32_t)a->seq[t], kvh = (uint32_t)a->kv_of_q[h];
         const float *q = a->q + ((size_t)t * a->n_q + h) * hd;
         /* scores = softmax(q . K^T / sqrt(head_dim)) over positions 0..pos (causal) */
         float mx = -INFINITY;
         for (uint32_t j = 0; j <= pos; j++) {
-            const float *kj = kv_row(a, a->kcache, kvh, j, tmp);
+            const float *kj = kv_row(a, a->kcache, seq, kvh, j, tmp);
             scores[j] = dot8(q, kj, hd) * scale;
             if (scores[j] > mx) mx = scores[j];
         }
@@ -186,7 +192,7 @@ static void attn_task(void *ctx, int ith, int nth)
         for (uint32_t i = 0; i < hd; i++) o[i] = 0;
         for (uint32_t j = 0; j <= pos; j++) {
             float p = scores[j] * inv;
-            const float *vj = kv_row(a, a->vcache, kvh, j, tmp);
+            const float *vj = kv_row(a, a->vcache, seq, kvh, j, tmp);
             axpy4(o, p, vj, hd);
         }
     }
@@ -196,12 +202,12 @@ static void cpu_attention(yk_device *d, const yk_attn_args *a)
 {
     cpu_device *c = cpu(d);
     uint32_t hd = a->head_dim;
-    YK_ASSERT(a->pos0 + a->nt <= a->ctx);
     YK_ASSERT(a->kv_type == YK_TYPE_F32 || a->kv_type == YK_TYPE_F16);
-    /* store the new keys and values in the cache: (nt, n_kv, hd) -> (n_kv, ctx, hd) */
-    for (uint32_t t = 0; t < a->nt; t++)
+    /* store the new keys and values in their slots: (nt, n_kv, hd) -> (n_seq, n_kv, ctx, hd) */
+    for (uint32_t t = 0; t < a->nt; t++) {
+        YK_ASSERT((uint32_t)a->pos[t] < a->ctx && (uint32_t)a->seq[t] < a->n_seq);
         for (uint32_t h = 0; h < a->n_kv; h++) {
-            size_t dst = ((size_t)h * a->ctx + a->pos0 + t) * hd, src = ((size_t)t * a->n_kv + h) * hd;
+            size_t dst = kv_at(a, (uint32_t)a->seq[t], h, (uint32_t)a->pos[t]), src = ((size_t)t * a->n_kv + h) * hd;
             if (a->kv_type == YK_TYPE_F32) {
                 memcpy((float *)a->kcache + dst, a->k + src, hd * sizeof(float));
                 memcpy((float *)a->vcache + dst, a->v + src, hd * sizeof(float));
@@ -212,6 +218,7 @@ static void cpu_attention(yk_device *d, const yk_attn_args *a)
                 }
             }
         }
+    }
     size_t need = (size_t)d->n_threads * (a->ctx + hd);
     if (need > c->scores_len) {
         free(c->scores);
@@ -248,6 +255,7 @@ static const yk_device_ops cpu_ops = {
     .upload = cpu_upload,
     .write = cpu_copy,
     .read = cpu_copy,
+    .copy = cpu_copy,
     .matmul = cpu_matmul,
     .rmsnorm = cpu_rmsnorm,
     .add = cpu_add,

@@ -82,6 +82,12 @@ static void cuda_read(yk_device *d, void *dst, const void *src, size_t n)
         CK(cudaStreamSynchronize(c->stream), "read");
 }
 
+static void cuda_copy(yk_device *d, void *dst, const void *src, size_t n)
+{
+    cuda_device *c = cu(d);
+    if (enter(c, "copy")) CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, c->stream), "copy");
+}
+
 static yk_status cuda_upload(yk_device *d, yk_dmat *out, yk_type t, const void *host, size_t host_stride, int64_t r0, int64_t r1,
                              int64_t c0, int64_t c1, yk_err *err)
 {
@@ -138,11 +144,11 @@ static void cuda_add_bias(yk_device *d, float *y, const float *b, int64_t n, int
     if (enter(c, "add_bias")) CK((cudaError_t)ykc_add_bias((ykc_stream)c->stream, y, b, n, nt), "add_bias");
 }
 
-static void cuda_rope(yk_device *d, float *x, int64_t nt, int64_t nh, uint32_t pos0, const yk_rope *r)
+static void cuda_rope(yk_device *d, float *x, int64_t nt, int64_t nh, const int32_t *pos, const yk_rope *r)
 {
     cuda_device *c = cu(d);
     if (enter(c, "rope"))
-        CK((cudaError_t)ykc_rope((ykc_stream)c->stream, x, nt, nh, pos0, r->mode == YK_ROPE_NEOX, r->head_dim, r->rope_dim, r->base,
+        CK((cudaError_t)ykc_rope((ykc_stream)c->stream, x, nt, nh, pos, r->mode == YK_ROPE_NEOX, r->head_dim, r->rope_dim, r->base,
                                  r->freq_scale, r->freq_factors),
            "rope");
 }
@@ -157,10 +163,10 @@ static void cuda_attention(yk_device *d, const yk_attn_args *a)
     }
     int f16 = a->kv_type == YK_TYPE_F16;
     if (CK((cudaError_t)ykc_kv_store((ykc_stream)c->stream, a->kcache, a->vcache, a->k, a->v, f16, a->n_kv, a->head_dim, a->ctx,
-                                     a->pos0, a->nt),
+                                     a->pos, a->seq, a->nt),
            "attention"))
-        CK((cudaError_t)ykc_attention((ykc_stream)c->stream, a->out, a->q, a->kcache, a->vcache, f16, a->kv_of_q, a->n_q, a->head_dim,
-                                      a->ctx, a->pos0, a->nt),
+        CK((cudaError_t)ykc_attention((ykc_stream)c->stream, a->out, a->q, a->kcache, a->vcache, f16, a->kv_of_q, a->n_q, a->n_kv,
+                                      a->head_dim, a->ctx, a->pos, a->seq, a->nt),
            "attention");
 }
 
@@ -223,6 +229,7 @@ static const yk_device_ops cuda_ops = {
     .upload = cuda_upload,
     .write = cuda_write,
     .read = cuda_read,
+    .copy = cuda_copy,
     .matmul = cuda_matmul,
     .rmsnorm = cuda_rmsnorm,
     .add = cuda_add,

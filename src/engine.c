@@ -30,25 +30,33 @@ static void maybe_die(const worker *w, int n_forward)
     if (f && sscanf(f, "%d:%d", &rank, &n) == 2 && rank == w->rank && n == n_forward) raise(SIGKILL);
 }
 
+/* The batch buffer of n tokens: ids, seq, pos (4 bytes each), then want (1 byte), n of each. */
+static yk_batch unpack_batch(uint8_t *buf, uint32_t n)
+{
+    return (yk_batch){.n = n, .ids = (const int32_t *)buf, .seq = (const uint32_t *)(buf + 4 * (size_t)n),
+                      .pos = (const uint32_t *)(buf + 8 * (size_t)n), .want = buf + 12 * (size_t)n};
+}
+
 /* The loop of every rank but 0: wait for a command from rank 0 and carry it out. */
 static yk_status worker_loop(worker *w, yk_err *err)
 {
     int n_forward = 0;
-    int32_t *ids = malloc(w->e->n_batch * sizeof *ids);
-    if (!ids) return yk_err_set(err, YK_E_NOMEM, "%s: out of memory", w->dev->name);
     yk_status st = YK_OK;
     for (;;) {
         command c;
         if ((st = yk_comm_bcast(w->comm, 0, &c, sizeof c, err))) break;
         if (c.op == OP_STOP) break;
         if (c.op == OP_FORWARD) {
-            if (c.n > w->e->n_batch) {
-                st = yk_err_set(err, YK_E_COMM, "%s: rank 0 sent a batch of %u tokens, more than %u", w->dev->name, c.n, w->e->n_batch);
+            if (c.n == 0 || c.n > w->e->n_batch) {
+                st = yk_err_set(err, YK_E_COMM, "%s: rank 0 sent a batch of %u tokens, not 1 to %u", w->dev->name, c.n, w->e->n_batch);
                 break;
             }
-            if ((st = yk_comm_bcast(w->comm, 0, ids, c.n * sizeof *ids, err))) break;
+            if ((st = yk_comm_bcast(w->comm, 0, w->host_batch, (size_t)c.n * BATCH_BYTES, err))) break;
             maybe_die(w, ++n_forward);
-            if ((st = yk_eng_worker_forward(w, ids, c.n, c.pos0, c.mode, NULL, err))) break;
+            yk_batch b = unpack_batch(w->host_batch, c.n);
+            if ((st = yk_eng_worker_forward(w, &b, NULL, err))) break;
+        } else if (c.op == OP_SEQ_COPY) {
+            if ((st = yk_eng_worker_seq_copy(w, c.a, c.b, c.n, err))) break;
         } else if (c.op == OP_STATS) {
             yk_dev_stats s;
             worker_stats(w, &s);
@@ -58,7 +66,6 @@ static yk_status worker_loop(worker *w, yk_err *err)
             w->comm->bytes_sent = w->comm->allreduce_bytes = 0;
         }
     }
-    free(ids);
     if (st) yk_comm_abort(w->comm, err->msg);
     return st;
 }
@@ -74,9 +81,9 @@ yk_status yk_engine_serve(yk_engine *e, yk_err *err) { return worker_loop(&e->w[
 
 uint32_t yk_engine_n_ctx(const yk_engine *e) { return e->n_ctx; }
 
-static yk_status send_command(yk_engine *e, int op, uint32_t n, uint32_t pos0, int mode, yk_err *err)
+static yk_status send_command(yk_engine *e, int op, uint32_t n, uint32_t a, uint32_t b, yk_err *err)
 {
-    command c = {.op = op, .n = n, .pos0 = pos0, .mode = mode};
+    command c = {.op = op, .n = n, .a = a, .b = b};
     return yk_comm_bcast(e->w[0].comm, 0, &c, sizeof c, err);
 }
 
@@ -91,27 +98,118 @@ static yk_status worker_failure(yk_engine *e, yk_status st, yk_err *err)
     return st;
 }
 
-yk_status yk_engine_forward(yk_engine *e, const int32_t *ids, uint32_t n, uint32_t pos0, yk_logits_mode mode, float *logits, yk_err *err)
+uint32_t yk_engine_n_seq(const yk_engine *e) { return e->n_seq; }
+
+uint32_t yk_engine_seq_len(const yk_engine *e, uint32_t seq) { return seq < e->n_seq ? e->seq_len[seq] : 0; }
+
+void yk_engine_seq_clear(yk_engine *e, uint32_t seq)
+{
+    if (seq < e->n_seq) e->seq_len[seq] = 0;
+}
+
+/* Checks tokens [t0, t0 + n) of batch b against the slots' lengths len (n_seq), updated as the
+ * tokens are taken, and packs them with every array explicit into buf (NULL: only checks). */
+static yk_status pack_batch(const yk_engine *e, const yk_batch *b, uint32_t t0, uint32_t n, uint32_t *len, uint8_t *buf,
+                            yk_err *err)
+{
+    uint32_t V = e->m->hp.n_vocab;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = t0 + k, s = b->seq ? b->seq[i] : 0, p = b->pos ? b->pos[i] : (s < e->n_seq ? len[s] : 0);
+        if (b->ids[i] < 0 || (uint32_t)b->ids[i] >= V)
+            return yk_err_set(err, YK_E_INVALID, "token id %d at index %u is outside the vocabulary of %u", b->ids[i], i, V);
+        if (s >= e->n_seq)
+            return yk_err_set(err, YK_E_INVALID, "token %u: sequence %u, but the engine has %u slots (--parallel to raise it)", i, s, e->n_seq);
+        if (p >= e->n_ctx)
+            return yk_err_set(err, YK_E_RANGE, "token %u of sequence %u at position %u does not fit the context of %u (-c to raise it)",
+                              i, s, p, e->n_ctx);
+        if (p > len[s])
+            return yk_err_set(err, YK_E_INVALID, "token %u of sequence %u at position %u leaves a gap: the sequence holds %u positions",
+                              i, s, p, len[s]);
+        len[s] = p + 1; /* a position below the length rewinds the slot */
+        if (!buf) continue;
+        ((int32_t *)buf)[k] = b->ids[i];
+        ((uint32_t *)(buf + 4 * (size_t)n))[k] = s;
+        ((uint32_t *)(buf + 8 * (size_t)n))[k] = p;
+        buf[12 * (size_t)n + k] = b->want ? b->want[i] != 0 : i == b->n - 1;
+    }
+    return YK_OK;
+}
+
+yk_status yk_engine_decode(yk_engine *e, const yk_batch *b, float *logits, yk_err *err)
 {
     worker *w = &e->w[0];
     YK_ASSERT(w->rank == 0);
     uint32_t V = e->m->hp.n_vocab;
+    if (b->n == 0) return yk_err_set(err, YK_E_INVALID, "forward: no tokens");
+    /* First the whole batch is checked, so that a bad token leaves every slot as it was; then each
+     * part of at most n_batch tokens is packed, broadcast and run. */
+    uint32_t *len = malloc(e->n_seq * sizeof *len);
+    if (!len) return yk_err_set(err, YK_E_NOMEM, "engine: out of memory");
+    memcpy(len, e->seq_len, e->n_seq * sizeof *len);
+    yk_status st = pack_batch(e, b, 0, b->n, len, NULL, err);
+    if (st) {
+        free(len);
+        return st;
+    }
+    memcpy(len, e->seq_len, e->n_seq * sizeof *len);
+    size_t rows = 0;
+    for (uint32_t t0 = 0; !st && t0 < b->n; t0 += e->n_batch) {
+        uint32_t nt = b->n - t0 < e->n_batch ? b->n - t0 : e->n_batch;
+        pack_batch(e, b, t0, nt, len, w->host_batch, err);
+        yk_batch part = unpack_batch(w->host_batch, nt);
+        if ((st = send_command(e, OP_FORWARD, nt, 0, 0, err)) ||
+            (st = yk_comm_bcast(w->comm, 0, w->host_batch, (size_t)nt * BATCH_BYTES, err)) ||
+            (st = yk_eng_worker_forward(w, &part, logits + rows * V, err))) {
+            yk_comm_abort(w->comm, err->msg);
+            st = worker_failure(e, st, err);
+        }
+        for (uint32_t k = 0; k < nt; k++) rows += part.want[k];
+    }
+    if (!st) memcpy(e->seq_len, len, e->n_seq * sizeof *len);
+    free(len);
+    return st;
+}
+
+yk_status yk_engine_forward(yk_engine *e, const int32_t *ids, uint32_t n, uint32_t pos0, yk_logits_mode mode, float *logits, yk_err *err)
+{
     if (n == 0) return yk_err_set(err, YK_E_INVALID, "forward: no tokens");
     if ((uint64_t)pos0 + n > e->n_ctx)
         return yk_err_set(err, YK_E_RANGE, "%u tokens at position %u do not fit the context of %u (-c to raise it)", n, pos0, e->n_ctx);
-    for (uint32_t i = 0; i < n; i++)
-        if (ids[i] < 0 || (uint32_t)ids[i] >= V)
-            return yk_err_set(err, YK_E_INVALID, "token id %d at index %u is outside the vocabulary of %u", ids[i], i, V);
-    for (uint32_t t0 = 0; t0 < n; t0 += e->n_batch) {
-        uint32_t nt = n - t0 < e->n_batch ? n - t0 : e->n_batch;
-        yk_status st;
-        if ((st = send_command(e, OP_FORWARD, nt, pos0 + t0, mode, err)) ||
-            (st = yk_comm_bcast(w->comm, 0, (void *)(ids + t0), nt * sizeof *ids, err)) ||
-            (st = yk_eng_worker_forward(w, ids + t0, nt, pos0 + t0, mode, logits + (mode == YK_LOGITS_ALL ? (size_t)t0 * V : 0), err))) {
-            yk_comm_abort(w->comm, err->msg);
-            return worker_failure(e, st, err);
-        }
+    uint32_t *pos = malloc(n * sizeof *pos);
+    uint8_t *want = malloc(n);
+    if (!pos || !want) {
+        free(pos);
+        free(want);
+        return yk_err_set(err, YK_E_NOMEM, "engine: out of memory");
     }
+    for (uint32_t i = 0; i < n; i++) {
+        pos[i] = pos0 + i;
+        want[i] = mode == YK_LOGITS_ALL || i == n - 1;
+    }
+    yk_batch b = {.n = n, .ids = ids, .pos = pos, .want = want};
+    yk_status st = yk_engine_decode(e, &b, logits, err);
+    free(pos);
+    free(want);
+    return st;
+}
+
+yk_status yk_engine_seq_copy(yk_engine *e, uint32_t src, uint32_t dst, uint32_t n, yk_err *err)
+{
+    worker *w = &e->w[0];
+    if (src >= e->n_seq || dst >= e->n_seq)
+        return yk_err_set(err, YK_E_INVALID, "sequence copy %u -> %u: the engine has %u slots", src, dst, e->n_seq);
+    if (n > e->seq_len[src])
+        return yk_err_set(err, YK_E_INVALID, "sequence copy: %u positions asked, sequence %u holds %u", n, src, e->seq_len[src]);
+    if (src == dst) {
+        e->seq_len[dst] = n;
+        return YK_OK;
+    }
+    yk_status st;
+    if ((st = send_command(e, OP_SEQ_COPY, n, src, dst, err)) || (st = yk_eng_worker_seq_copy(w, src, dst, n, err))) {
+        yk_comm_abort(w->comm, err->msg);
+        return worker_failure(e, st, err);
+    }
+    e->seq_len[dst] = n;
     return YK_OK;
 }
 
@@ -155,5 +253,6 @@ void yk_engine_free(yk_engine *e)
     free(e->w);
     free(e->plan.dev);
     free(e->gather);
+    free(e->seq_len);
     free(e);
 }

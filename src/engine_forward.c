@@ -34,8 +34,9 @@ static yk_status allreduce_xb(worker *w, uint32_t nt, yk_err *err)
     return YK_OK;
 }
 
-/* One layer for nt tokens at positions pos0.. on this device's slice. */
-static yk_status layer_forward(worker *w, layer_slice *L, uint32_t nt, uint32_t pos0, yk_err *err)
+/* One layer for the nt tokens of the micro-batch (positions and slots in w->pos, w->seq) on this
+ * device's slice. */
+static yk_status layer_forward(worker *w, layer_slice *L, uint32_t nt, yk_err *err)
 {
     const yk_hparams *hp = hparams(w);
     yk_device *dev = w->dev;
@@ -54,12 +55,12 @@ static yk_status layer_forward(worker *w, layer_slice *L, uint32_t nt, uint32_t 
         yk_dev_add_bias(dev, w->v, L->bv, (int64_t)w->nkv * hd, nt);
     }
     /* q, k = rope(q), rope(k) */
-    yk_dev_rope(dev, w->q, nt, w->nq, pos0, &w->rope);
-    yk_dev_rope(dev, w->k, nt, w->nkv, pos0, &w->rope);
-    /* att = softmax(q K^T / sqrt(hd)) V, causal, over the cache with this step's k, v added */
+    yk_dev_rope(dev, w->q, nt, w->nq, w->pos, &w->rope);
+    yk_dev_rope(dev, w->k, nt, w->nkv, w->pos, &w->rope);
+    /* att = softmax(q K^T / sqrt(hd)) V, causal, over each token's slot with this step's k, v added */
     yk_attn_args a = {.out = w->att, .q = w->q, .k = w->k, .v = w->v, .kcache = L->kcache, .vcache = L->vcache,
-                      .kv_of_q = w->kv_of_q, .n_q = w->nq, .n_kv = w->nkv, .head_dim = hd, .ctx = w->e->n_ctx,
-                      .pos0 = pos0, .nt = nt, .kv_type = w->e->kv_type};
+                      .kv_of_q = w->kv_of_q, .pos = w->pos, .seq = w->seq, .n_q = w->nq, .n_kv = w->nkv, .head_dim = hd,
+                      .ctx = w->e->n_ctx, .n_seq = w->e->n_seq, .nt = nt, .kv_type = w->e->kv_type};
     yk_dev_attention(dev, &a);
     /* x = x + sum over the group of Wo[:, my heads] att */
     yk_dev_matmul(dev, &L->wo, w->att, nt, w->xb);
@@ -79,93 +80,130 @@ static yk_status layer_forward(worker *w, layer_slice *L, uint32_t nt, uint32_t 
     return YK_OK;
 }
 
-/* Logit rows a micro-batch [t0, t0 + nt) of an n-token pass produces: all of its tokens'
- * (YK_LOGITS_ALL), its last token's when it ends the pass, else none. *first receives the token
- * (within the micro-batch) of the first row. */
-static uint32_t logit_rows(int mode, uint32_t t0, uint32_t nt, uint32_t n, uint32_t *first)
+/* Tokens of the micro-batch [t0, t0 + nt) whose logits are wanted, into rows; their count. */
+static uint32_t wanted_rows(const yk_batch *b, uint32_t t0, uint32_t nt, uint32_t *rows)
 {
-    *first = mode == YK_LOGITS_ALL ? 0 : nt - 1;
-    if (mode == YK_LOGITS_ALL) return nt;
-    return t0 + nt == n ? 1 : 0;
+    uint32_t n = 0;
+    for (uint32_t t = t0; t < t0 + nt; t++)
+        if (b->want[t]) rows[n++] = t - t0;
+    return n;
 }
 
 /* Rank of the first device of the last stage, and the number of devices holding logits. */
 static int last_stage_first(const yk_plan *p) { return (p->pp - 1) * p->tp; }
 
-/* This device's part of a forward pass of n tokens. Rank 0 also assembles the logits. */
-yk_status yk_eng_worker_forward(worker *w, const int32_t *ids, uint32_t n, uint32_t pos0, int mode, float *logits, yk_err *err)
+/* Last stage: logits = Woutput[my rows] . (rmsnorm(x) * output_norm) for the micro-batch's wanted
+ * tokens (rows, n of them), LOGIT_CHUNK at a time (a 128k vocabulary makes 0.5 MB of logits per
+ * token). Rank 0 reads its rows into place at dst; the others send theirs to rank 0. */
+static yk_status output_rows(worker *w, const uint32_t *rows, uint32_t n, float *dst, yk_err *err)
+{
+    const yk_model *m = w->e->m;
+    uint32_t d = m->hp.n_embd, V = m->hp.n_vocab;
+    yk_status st;
+    for (uint32_t r0 = 0; r0 < n; r0 += LOGIT_CHUNK) {
+        uint32_t rc = n - r0 < LOGIT_CHUNK ? n - r0 : LOGIT_CHUNK;
+        /* xb[r] = rmsnorm(x[rows[r]]), one call per run of consecutive tokens */
+        for (uint32_t r = 0, run; r < rc; r += run) {
+            for (run = 1; r + run < rc && rows[r0 + r + run] == rows[r0 + r] + run; run++) {}
+            yk_dev_rmsnorm(w->dev, w->xb + (size_t)r * d, w->x + (size_t)rows[r0 + r] * d, w->output_norm, d, run, m->hp.rms_eps);
+        }
+        yk_dev_matmul(w->dev, &w->output, w->xb, rc, w->logits);
+        if (w->rank == 0)
+            for (uint32_t r = 0; r < rc; r++)
+                yk_dev_read(w->dev, dst + (size_t)(r0 + r) * V + w->pd->vocab0, w->logits + (size_t)r * w->nvoc, w->nvoc * sizeof(float));
+        else
+            yk_dev_read(w->dev, w->host_logits, w->logits, (size_t)rc * w->nvoc * sizeof(float));
+        if ((st = yk_dev_sync(w->dev, err))) return st;
+        if (w->rank != 0 && (st = yk_comm_send(w->comm, 0, w->host_logits, (size_t)rc * w->nvoc * sizeof(float), err))) return st;
+    }
+    return YK_OK;
+}
+
+/* Rank 0: the other last-stage devices' columns of n rows at dst, in the order output_rows sent them. */
+static yk_status gather_rows(worker *w, uint32_t n, float *dst, yk_err *err)
+{
+    yk_engine *e = w->e;
+    const yk_plan *p = &e->plan;
+    uint32_t V = e->m->hp.n_vocab;
+    yk_status st;
+    for (uint32_t r0 = 0; r0 < n; r0 += LOGIT_CHUNK) {
+        uint32_t rc = n - r0 < LOGIT_CHUNK ? n - r0 : LOGIT_CHUNK;
+        for (int r = last_stage_first(p); r < p->n_dev; r++) {
+            if (r == 0) continue;
+            const yk_plan_dev *od = &p->dev[r];
+            uint32_t nv = od->vocab1 - od->vocab0;
+            if ((st = yk_comm_recv(w->comm, r, e->gather, (size_t)rc * nv * sizeof(float), err))) return st;
+            for (uint32_t row = 0; row < rc; row++)
+                memcpy(dst + (size_t)(r0 + row) * V + od->vocab0, e->gather + (size_t)row * nv, nv * sizeof(float));
+        }
+    }
+    return YK_OK;
+}
+
+yk_status yk_eng_worker_forward(worker *w, const yk_batch *b, float *logits, yk_err *err)
 {
     yk_engine *e = w->e;
     const yk_model *m = e->m;
     const yk_plan *p = &e->plan;
     const yk_plan_dev *pd = w->pd;
-    uint32_t d = m->hp.n_embd, V = m->hp.n_vocab;
+    uint32_t d = m->hp.n_embd, V = m->hp.n_vocab, n = b->n;
     bool last = pd->stage == p->pp - 1;
     uint32_t micro = p->pp > 1 ? e->micro : n;
     yk_status st;
     double t_start = yk_now(), c_start = w->comm->seconds;
+    size_t done = 0; /* logit rows so far */
 
     for (uint32_t t0 = 0; t0 < n; t0 += micro) {
         uint32_t nt = n - t0 < micro ? n - t0 : micro;
         /* x = token_embd[ids] (stage 0), else the previous stage's output */
         if (pd->stage == 0) {
             for (uint32_t t = 0; t < nt; t++)
-                yk_dequantize_row(m->tok_embd.type, m->tok_embd.data + (size_t)ids[t0 + t] * m->tok_embd.row_bytes,
+                yk_dequantize_row(m->tok_embd.type, m->tok_embd.data + (size_t)b->ids[t0 + t] * m->tok_embd.row_bytes,
                                   w->host_x + (size_t)t * d, d);
-            yk_dev_write(w->dev, w->x, w->host_x, (size_t)nt * d * sizeof(float));
-        } else {
-            if ((st = yk_comm_recv(w->comm, w->rank - p->tp, w->host_x, (size_t)nt * d * sizeof(float), err))) return st;
-            yk_dev_write(w->dev, w->x, w->host_x, (size_t)nt * d * sizeof(float));
+        } else if ((st = yk_comm_recv(w->comm, w->rank - p->tp, w->host_x, (size_t)nt * d * sizeof(float), err))) {
+            return st;
         }
+        yk_dev_write(w->dev, w->x, w->host_x, (size_t)nt * d * sizeof(float));
+        yk_dev_write(w->dev, w->pos, b->pos + t0, nt * sizeof *w->pos);
+        yk_dev_write(w->dev, w->seq, b->seq + t0, nt * sizeof *w->seq);
         for (uint32_t l = pd->layer0; l < pd->layer1; l++)
-            if ((st = layer_forward(w, &w->layers[l - pd->layer0], nt, pos0 + t0, err))) return st;
+            if ((st = layer_forward(w, &w->layers[l - pd->layer0], nt, err))) return st;
         if (!last) {
             yk_dev_read(w->dev, w->host_x, w->x, (size_t)nt * d * sizeof(float));
             if ((st = yk_dev_sync(w->dev, err))) return st;
             if ((st = yk_comm_send(w->comm, w->rank + p->tp, w->host_x, (size_t)nt * d * sizeof(float), err))) return st;
             continue;
         }
-        /* logits = Woutput[my rows] . (rmsnorm(x) * output_norm), for every token or the last,
-         * LOGIT_CHUNK rows at a time (a 128k vocabulary makes 0.5 MB of logits per token) */
-        uint32_t first, rows = logit_rows(mode, t0, nt, n, &first);
-        if (!rows) continue;
-        const float *xin = w->x + (size_t)first * d;
-        float *dst = logits ? logits + (size_t)(mode == YK_LOGITS_ALL ? t0 : 0) * V : NULL;
-        for (uint32_t r0 = 0; r0 < rows; r0 += LOGIT_CHUNK) {
-            uint32_t rc = rows - r0 < LOGIT_CHUNK ? rows - r0 : LOGIT_CHUNK;
-            yk_dev_rmsnorm(w->dev, w->xb, xin + (size_t)r0 * d, w->output_norm, d, rc, m->hp.rms_eps);
-            yk_dev_matmul(w->dev, &w->output, w->xb, rc, w->logits);
-            /* rank 0 reads its rows into place; the others stage theirs to send them */
-            if (w->rank == 0)
-                for (uint32_t r = 0; r < rc; r++)
-                    yk_dev_read(w->dev, dst + (size_t)(r0 + r) * V + pd->vocab0, w->logits + (size_t)r * w->nvoc, w->nvoc * sizeof(float));
-            else
-                yk_dev_read(w->dev, w->host_logits, w->logits, (size_t)rc * w->nvoc * sizeof(float));
-            if ((st = yk_dev_sync(w->dev, err))) return st;
-            if (w->rank != 0 && (st = yk_comm_send(w->comm, 0, w->host_logits, (size_t)rc * w->nvoc * sizeof(float), err))) return st;
-        }
+        uint32_t rows = wanted_rows(b, t0, nt, w->host_rows);
+        if (rows && (st = output_rows(w, w->host_rows, rows, logits ? logits + done * V : NULL, err))) return st;
+        done += rows;
     }
-    /* rank 0 gathers the other last-stage devices' logits, in the order they were sent */
+    /* rank 0 gathers the other last-stage devices' logits, micro-batch by micro-batch as sent */
     if (w->rank == 0) {
+        done = 0;
         for (uint32_t t0 = 0; t0 < n; t0 += micro) {
             uint32_t nt = n - t0 < micro ? n - t0 : micro;
-            uint32_t first, rows = logit_rows(mode, t0, nt, n, &first);
-            if (!rows) continue;
-            float *dst = logits + (size_t)(mode == YK_LOGITS_ALL ? t0 : 0) * V;
-            for (uint32_t r0 = 0; r0 < rows; r0 += LOGIT_CHUNK) {
-                uint32_t rc = rows - r0 < LOGIT_CHUNK ? rows - r0 : LOGIT_CHUNK;
-                for (int r = last_stage_first(p); r < p->n_dev; r++) {
-                    if (r == 0) continue;
-                    const yk_plan_dev *od = &p->dev[r];
-                    uint32_t nv = od->vocab1 - od->vocab0;
-                    if ((st = yk_comm_recv(w->comm, r, e->gather, (size_t)rc * nv * sizeof(float), err))) return st;
-                    for (uint32_t row = 0; row < rc; row++)
-                        memcpy(dst + (size_t)(r0 + row) * V + od->vocab0, e->gather + (size_t)row * nv, nv * sizeof(float));
-                }
-            }
+            uint32_t rows = wanted_rows(b, t0, nt, w->host_rows);
+            if (rows && (st = gather_rows(w, rows, logits + done * V, err))) return st;
+            done += rows;
         }
     }
     w->busy_s += yk_now() - t_start;
     w->comm_s += w->comm->seconds - c_start;
     return YK_OK;
+}
+
+yk_status yk_eng_worker_seq_copy(worker *w, uint32_t src, uint32_t dst, uint32_t n, yk_err *err)
+{
+    const yk_engine *e = w->e;
+    size_t row = (size_t)hparams(w)->head_dim * (e->kv_type == YK_TYPE_F16 ? 2 : 4);
+    size_t head = row * e->n_ctx, slot = head * w->nkv;
+    for (uint32_t l = 0; l < w->pd->layer1 - w->pd->layer0; l++) {
+        uint8_t *kc = w->layers[l].kcache, *vc = w->layers[l].vcache;
+        for (uint32_t h = 0; h < w->nkv; h++) {
+            yk_dev_copy(w->dev, kc + dst * slot + h * head, kc + src * slot + h * head, n * row);
+            yk_dev_copy(w->dev, vc + dst * slot + h * head, vc + src * slot + h * head, n * row);
+        }
+    }
+    return yk_dev_sync(w->dev, err);
 }

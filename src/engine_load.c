@@ -98,11 +98,12 @@ static yk_status worker_init(worker *w, yk_err *err)
             (st = upload_mat(w, &L->up, &lw->w_up, pd->ff0, pd->ff1, 0, d, err)) ||
             (st = upload_mat(w, &L->down, &lw->w_down, 0, d, pd->ff0, pd->ff1, err)))
             return st;
-        size_t kv = (size_t)w->nkv * ctx * hd * (w->e->kv_type == YK_TYPE_F16 ? 2 : 4);
+        size_t kv = (size_t)w->e->n_seq * w->nkv * ctx * hd * (w->e->kv_type == YK_TYPE_F16 ? 2 : 4);
         L->kcache = yk_dev_alloc(w->dev, kv);
         L->vcache = yk_dev_alloc(w->dev, kv);
         if (!L->kcache || !L->vcache)
-            return yk_err_set(err, YK_E_NOMEM, "%s: out of memory for a KV cache of %u positions (-c to lower it)", w->dev->name, ctx);
+            return yk_err_set(err, YK_E_NOMEM, "%s: out of memory for a KV cache of %u sequences of %u positions (-c or --parallel to lower it)",
+                              w->dev->name, w->e->n_seq, ctx);
         w->kv_bytes += 2 * kv;
     }
     if (w->nvoc) {
@@ -124,9 +125,13 @@ static yk_status worker_init(worker *w, yk_err *err)
     w->hb = dev_buf(w, (size_t)nb * w->nff, &ok);
     w->hb2 = dev_buf(w, (size_t)nb * w->nff, &ok);
     w->logits = dev_buf(w, (size_t)(nb < LOGIT_CHUNK ? nb : LOGIT_CHUNK) * w->nvoc, &ok);
+    w->pos = dev_buf(w, nb, &ok); /* int32, the size of a float */
+    w->seq = dev_buf(w, nb, &ok);
+    w->host_batch = malloc((size_t)nb * BATCH_BYTES);
+    w->host_rows = malloc((size_t)nb * sizeof *w->host_rows);
     w->host_x = malloc((size_t)nb * d * sizeof(float));
     w->host_logits = malloc(((size_t)(nb < LOGIT_CHUNK ? nb : LOGIT_CHUNK) * w->nvoc + 1) * sizeof(float));
-    if (!ok || !w->host_x || !w->host_logits)
+    if (!ok || !w->host_x || !w->host_logits || !w->host_batch || !w->host_rows)
         return yk_err_set(err, YK_E_NOMEM, "%s: out of memory for activation buffers", w->dev->name);
     /* the uploads are queued: a device that failed to take them says so here */
     return yk_dev_sync(w->dev, err);
@@ -145,10 +150,13 @@ void yk_eng_worker_release(worker *w)
     }
     free(w->layers);
     yk_dev_free_mat(w->dev, &w->output);
-    void *bufs[] = {w->output_norm, w->freq_factors, w->x, w->xb, w->q, w->att, w->k, w->v, w->hb, w->hb2, w->logits, w->kv_of_q};
+    void *bufs[] = {w->output_norm, w->freq_factors, w->x, w->xb, w->q, w->att, w->k, w->v, w->hb, w->hb2, w->logits, w->kv_of_q,
+                    w->pos, w->seq};
     for (size_t j = 0; j < sizeof bufs / sizeof *bufs; j++) yk_dev_free(w->dev, bufs[j]);
     free(w->host_x);
     free(w->host_logits);
+    free(w->host_batch);
+    free(w->host_rows);
     w->dev = NULL; /* the caller's: destroyed by whoever made it */
 }
 
@@ -170,6 +178,10 @@ static yk_status engine_alloc(yk_engine **out, const yk_model *m, const yk_plan 
     if (e->n_batch > e->n_ctx) e->n_batch = e->n_ctx;
     if (e->n_ctx > (1u << 24)) return yk_err_set(err, YK_E_INVALID, "-c %u: context too large", e->n_ctx);
     e->kv_type = o && o->kv_f16 ? YK_TYPE_F16 : YK_TYPE_F32;
+    e->n_seq = o && o->n_seq ? o->n_seq : 1;
+    if (e->n_seq > 4096) return yk_err_set(err, YK_E_INVALID, "--parallel %u: too many sequences (at most 4096)", e->n_seq);
+    e->seq_len = calloc(e->n_seq, sizeof *e->seq_len);
+    if (!e->seq_len) return yk_err_set(err, YK_E_NOMEM, "engine: out of memory");
     /* micro-batches: about 4 per stage so the pipeline fills, at least 8 tokens each */
     e->micro = p->micro_batch ? p->micro_batch : (e->n_batch + 4 * p->pp - 1) / (4 * p->pp);
     if (e->micro < 8) e->micro = 8;
@@ -245,6 +257,7 @@ static yk_status check_agreement(yk_engine *e, yk_comm *c, const yk_engine_opts 
     int32_t q = o && o->comm_quant ? 1 : 0;
     h[1] = fnv1a(h[1], &q, sizeof q);
     h[1] = fnv1a(h[1], &e->kv_type, sizeof e->kv_type);
+    h[1] = fnv1a(h[1], &e->n_seq, sizeof e->n_seq);
     int32_t verdict[2] = {-1, 0}; /* first rank that differs, and what: 1 model, 2 plan */
     yk_status st;
     if (c->rank == 0) {
@@ -263,7 +276,7 @@ static yk_status check_agreement(yk_engine *e, yk_comm *c, const yk_engine_opts 
     if (verdict[0] >= 0)
         return yk_err_set(err, YK_E_COMM, "rank %d was started with a different %s than rank 0 (%s); every rank needs the same "
                           "model file and the same flags", verdict[0], verdict[1] == 1 ? "model file" : "plan",
-                          verdict[1] == 1 ? "model header hash differs" : "--tp/--pp/--split/-c/--batch differ");
+                          verdict[1] == 1 ? "model header hash differs" : "--tp/--pp/--split/-c/--batch/--parallel differ");
     return YK_OK;
 }
 

@@ -56,14 +56,8 @@ static void g_free(yk_device *d, void *p)
     YK_ASSERT(!"guard device: free of memory it did not allocate");
 }
 
-static void g_write(yk_device *d, void *dst, const void *src, size_t n)
-{
-    protect_all(gd(d), PROT_READ | PROT_WRITE);
-    memcpy(dst, src, n);
-    protect_all(gd(d), PROT_NONE);
-}
-
-static void g_read(yk_device *d, void *dst, const void *src, size_t n)
+/* Writes, reads and device-to-device copies: the one memcpy with the memory open. */
+static void g_memcpy(yk_device *d, void *dst, const void *src, size_t n)
 {
     protect_all(gd(d), PROT_READ | PROT_WRITE);
     memcpy(dst, src, n);
@@ -98,10 +92,10 @@ static void g_add_bias(yk_device *d, float *y, const float *b, int64_t n, int64_
     yk_dev_add_bias(gd(d)->cpu, y, b, n, nt);
     CLOSE(d);
 }
-static void g_rope(yk_device *d, float *x, int64_t nt, int64_t nh, uint32_t pos0, const yk_rope *r)
+static void g_rope(yk_device *d, float *x, int64_t nt, int64_t nh, const int32_t *pos, const yk_rope *r)
 {
     OPEN(d);
-    yk_dev_rope(gd(d)->cpu, x, nt, nh, pos0, r);
+    yk_dev_rope(gd(d)->cpu, x, nt, nh, pos, r);
     CLOSE(d);
 }
 static void g_attention(yk_device *d, const yk_attn_args *a)
@@ -134,8 +128,9 @@ static const yk_device_ops guard_ops = {
     .alloc = g_alloc,
     .free = g_free,
     .upload = NULL, /* a device-owned copy through alloc + write */
-    .write = g_write,
-    .read = g_read,
+    .write = g_memcpy,
+    .read = g_memcpy,
+    .copy = g_memcpy,
     .matmul = g_matmul,
     .rmsnorm = g_rmsnorm,
     .add = g_add,

@@ -125,7 +125,14 @@ static void op_rope(yk_device *d, float **b, void *a)
     simple_args *s = a;
     yk_rope r = s->rope;
     r.freq_factors = r.freq_factors ? b[1] : NULL;
-    yk_dev_rope(d, b[0], s->nt, s->nh, s->pos0, &r);
+    /* token t at position pos0 + 37 t: positions come from device memory, one per token */
+    int32_t pos[64];
+    YK_ASSERT(s->nt <= 64);
+    for (int64_t t = 0; t < s->nt; t++) pos[t] = (int32_t)(s->pos0 + 37 * t);
+    int32_t *dpos = yk_dev_alloc(d, sizeof pos);
+    yk_dev_write(d, dpos, pos, sizeof pos);
+    yk_dev_rope(d, b[0], s->nt, s->nh, dpos, &r);
+    yk_dev_free(d, dpos);
 }
 
 static void check_simple(tu_rng *rng)
@@ -163,11 +170,16 @@ static void check_simple(tu_rng *rng)
     free(a), free(b), free(w);
 }
 
-/* Attention: a prefill of 9 tokens, then 1, then 3, against the CPU device at every step. */
+/* Attention over 3 KV slots, against the CPU device at every step: a prefill of 9 tokens (5 of
+ * sequence 0, 4 of sequence 2), then 1 token of sequence 0, then 3 tokens of sequences 2, 1 (its
+ * first) and 0. */
 static void check_attention(tu_rng *rng, yk_type kvt, uint32_t n_q, uint32_t n_kv, uint32_t hd)
 {
-    uint32_t ctx = 64, steps[] = {9, 1, 3}, pos = 0;
-    size_t kvb = (size_t)n_kv * ctx * hd * (kvt == YK_TYPE_F16 ? 2 : 4);
+    enum { N_SEQ = 3 };
+    uint32_t ctx = 64, steps[] = {9, 1, 3};
+    static const int32_t seq_of[3][9] = {{0, 0, 0, 0, 0, 2, 2, 2, 2}, {0}, {2, 1, 0}};
+    static const int32_t pos_of[3][9] = {{0, 1, 2, 3, 4, 0, 1, 2, 3}, {5}, {4, 0, 6}};
+    size_t kvb = (size_t)N_SEQ * n_kv * ctx * hd * (kvt == YK_TYPE_F16 ? 2 : 4);
     yk_device *devs[2] = {gpu, cpu};
     void *kc[2], *vc[2];
     int32_t map[64];
@@ -190,9 +202,13 @@ static void check_attention(tu_rng *rng, yk_type kvt, uint32_t n_q, uint32_t n_k
         for (int d = 0; d < 2; d++) {
             float *dq = up(devs[d], q, nqv), *dk = up(devs[d], k, nkv), *dv = up(devs[d], v, nkv);
             float *o = yk_dev_alloc(devs[d], nqv * 4);
+            int32_t *dpos = yk_dev_alloc(devs[d], sizeof pos_of[s]), *dseq = yk_dev_alloc(devs[d], sizeof seq_of[s]);
+            yk_dev_write(devs[d], dpos, pos_of[s], sizeof pos_of[s]);
+            yk_dev_write(devs[d], dseq, seq_of[s], sizeof seq_of[s]);
             yk_attn_args a = {.out = o, .q = dq, .k = dk, .v = dv, .kcache = kc[d], .vcache = vc[d], .kv_type = kvt, .kv_of_q = dmap[d],
-                              .n_q = n_q, .n_kv = n_kv, .head_dim = hd, .ctx = ctx, .pos0 = pos, .nt = nt};
+                              .pos = dpos, .seq = dseq, .n_q = n_q, .n_kv = n_kv, .head_dim = hd, .ctx = ctx, .n_seq = N_SEQ, .nt = nt};
             yk_dev_attention(devs[d], &a);
+            yk_dev_free(devs[d], dpos), yk_dev_free(devs[d], dseq);
             outs[d] = malloc(nqv * 4);
             down(devs[d], outs[d], o, nqv);
             yk_dev_free(devs[d], dq), yk_dev_free(devs[d], dk), yk_dev_free(devs[d], dv), yk_dev_free(devs[d], o);
@@ -200,7 +216,6 @@ static void check_attention(tu_rng *rng, yk_type kvt, uint32_t n_q, uint32_t n_k
         double e = tu_rel_l2(outs[0], outs[1], nqv);
         if (e > worst) worst = e;
         free(outs[0]), free(outs[1]), free(q), free(k), free(v);
-        pos += nt;
     }
     printf("  attention %s kv, %u q / %u kv heads of %u: worst rel L2 vs cpu device %.2e (bound 1e-5)\n", yk_type_name(kvt), n_q, n_kv,
            hd, worst);

@@ -38,18 +38,23 @@ typedef struct {
     const float *freq_factors;  /* rope_dim/2 divisors (Llama 3.1), device memory, or NULL */
 } yk_rope;
 
-/* Causal attention of nt new tokens at positions pos0.. over the KV cache of this device's heads.
- * q: (nt, n_q * head_dim); k, v: (nt, n_kv * head_dim); the new k, v rows are first stored in the
- * cache; kcache, vcache: (n_kv, ctx, head_dim) of kv_type (F32 or F16). Local query head h reads local KV head
- * kv_of_q[h]. out: (nt, n_q * head_dim). */
+/* Causal attention of nt new tokens, each of its own sequence and position, over the KV cache of
+ * this device's heads. q: (nt, n_q * head_dim); k, v: (nt, n_kv * head_dim); pos, seq: (nt) device
+ * memory, token t's position and KV slot (< n_seq). The new k, v rows are first stored in their
+ * slots at their positions; then token t attends to positions 0..pos[t] of slot seq[t] (the
+ * slot's earlier positions must hold that sequence's keys). kcache, vcache: (n_seq, n_kv, ctx,
+ * head_dim) of kv_type (F32 or F16). Local query head h reads local KV head kv_of_q[h]. out: (nt,
+ * n_q * head_dim). Each token's result depends only on its own q and its slot, never on the other
+ * tokens of the batch. */
 typedef struct {
     float *out;
     const float *q, *k, *v;
     void *kcache, *vcache;
     yk_type kv_type;         /* YK_TYPE_F32 or YK_TYPE_F16 */
     const int32_t *kv_of_q;  /* device memory, n_q entries */
-    uint32_t n_q, n_kv, head_dim, ctx;
-    uint32_t pos0, nt;
+    const int32_t *pos, *seq; /* device memory, nt entries each */
+    uint32_t n_q, n_kv, head_dim, ctx, n_seq;
+    uint32_t nt;
 } yk_attn_args;
 
 typedef struct {
@@ -64,6 +69,7 @@ typedef struct {
                         int64_t r0, int64_t r1, int64_t c0, int64_t c1, yk_err *err);
     void (*write)(yk_device *d, void *dst, const void *src, size_t n);  /* host -> device */
     void (*read)(yk_device *d, void *dst, const void *src, size_t n);   /* device -> host */
+    void (*copy)(yk_device *d, void *dst, const void *src, size_t n);   /* device -> device */
     /* y (nt, w->rows) = x (nt, w->cols) . w^T */
     void (*matmul)(yk_device *d, const yk_dmat *w, const float *x, int64_t nt, float *y);
     /* y (nt, n) = x / sqrt(mean(x^2) + eps) * w */
@@ -72,8 +78,8 @@ typedef struct {
     void (*add)(yk_device *d, float *y, const float *x, int64_t n, int64_t nt);
     /* y (nt, n) += b (n) */
     void (*add_bias)(yk_device *d, float *y, const float *b, int64_t n, int64_t nt);
-    /* rotates x (nt, n_heads * head_dim) for positions pos0.. */
-    void (*rope)(yk_device *d, float *x, int64_t nt, int64_t n_heads, uint32_t pos0, const yk_rope *r);
+    /* rotates x (nt, n_heads * head_dim), token t for position pos[t] (device memory) */
+    void (*rope)(yk_device *d, float *x, int64_t nt, int64_t n_heads, const int32_t *pos, const yk_rope *r);
     void (*attention)(yk_device *d, const yk_attn_args *a);
     /* g (nt, n) = silu(g) * u */
     void (*swiglu)(yk_device *d, float *g, const float *u, int64_t n, int64_t nt);
@@ -148,7 +154,8 @@ static inline void yk_dev_matmul(yk_device *d, const yk_dmat *w, const float *x,
 static inline void yk_dev_rmsnorm(yk_device *d, float *y, const float *x, const float *w, int64_t n, int64_t nt, float eps) { d->ops->rmsnorm(d, y, x, w, n, nt, eps); }
 static inline void yk_dev_add(yk_device *d, float *y, const float *x, int64_t n, int64_t nt) { d->ops->add(d, y, x, n, nt); }
 static inline void yk_dev_add_bias(yk_device *d, float *y, const float *b, int64_t n, int64_t nt) { d->ops->add_bias(d, y, b, n, nt); }
-static inline void yk_dev_rope(yk_device *d, float *x, int64_t nt, int64_t nh, uint32_t pos0, const yk_rope *r) { d->ops->rope(d, x, nt, nh, pos0, r); }
+static inline void yk_dev_copy(yk_device *d, void *dst, const void *src, size_t n) { d->ops->copy(d, dst, src, n); }
+static inline void yk_dev_rope(yk_device *d, float *x, int64_t nt, int64_t nh, const int32_t *pos, const yk_rope *r) { d->ops->rope(d, x, nt, nh, pos, r); }
 static inline void yk_dev_attention(yk_device *d, const yk_attn_args *a) { d->ops->attention(d, a); }
 static inline void yk_dev_swiglu(yk_device *d, float *g, const float *u, int64_t n, int64_t nt) { d->ops->swiglu(d, g, u, n, nt); }
 static inline yk_status yk_dev_sync(yk_device *d, yk_err *err) { return d->ops->sync(d, err); }

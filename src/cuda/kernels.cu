@@ -325,12 +325,12 @@ __global__ void k_swiglu(float *g, const float *u, int64_t n)
 }
 
 /* One thread per (token, rotated pair): the angle in double, then every head of the token. */
-__global__ void k_rope(float *x, int nh, uint32_t pos0, int neox, uint32_t hd, uint32_t rope_dim, float base, float freq_scale,
+__global__ void k_rope(float *x, int nh, const int32_t *pos_of, int neox, uint32_t hd, uint32_t rope_dim, float base, float freq_scale,
                        const float *ff)
 {
     uint32_t half = rope_dim / 2, i = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
     if (i >= half) return;
-    double pos = ((double)pos0 + (double)t) * freq_scale;
+    double pos = (double)pos_of[t] * freq_scale;
     double theta = pos * pow((double)base, -2.0 * i / rope_dim);
     if (ff) theta /= ff[i];
     float cs = (float)cos(theta), sn = (float)sin(theta);
@@ -344,12 +344,12 @@ __global__ void k_rope(float *x, int nh, uint32_t pos0, int neox, uint32_t hd, u
 }
 
 __global__ void k_kv_store(void *kc, void *vc, const float *k, const float *v, int f16, uint32_t n_kv, uint32_t hd, uint32_t ctx,
-                           uint32_t pos0, uint32_t nt)
+                           const int32_t *pos, const int32_t *seq, uint32_t nt)
 {
     size_t total = (size_t)nt * n_kv * hd;
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
         uint32_t i = idx % hd, h = (idx / hd) % n_kv, t = idx / ((size_t)hd * n_kv);
-        size_t dst = ((size_t)h * ctx + pos0 + t) * hd + i;
+        size_t dst = (((size_t)seq[t] * n_kv + h) * ctx + pos[t]) * hd + i;
         if (f16) {
             ((__half *)kc)[dst] = __float2half_rn(k[idx]);
             ((__half *)vc)[dst] = __float2half_rn(v[idx]);
@@ -370,10 +370,11 @@ template <bool F16KV> __device__ __forceinline__ float kv_at(const void *c, size
 
 template <bool F16KV>
 __global__ void __launch_bounds__(ATT_WARPS * 32) k_attention(float *out, const float *q, const void *kc, const void *vc,
-                                                             const int32_t *kv_of_q, int n_q, int hd, int ctx, int pos0)
+                                                             const int32_t *kv_of_q, int n_q, int n_kv, int hd, int ctx,
+                                                             const int32_t *pos_of, const int32_t *seq)
 {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], sm_acc[ATT_WARPS][ATT_MAXD];
-    int h = blockIdx.x, t = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, pos = pos0 + t;
+    int h = blockIdx.x, t = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, pos = pos_of[t];
     int kvh = kv_of_q[h];
     const float *qv = q + ((size_t)t * n_q + h) * hd;
     float qr[ATT_MAXD / 32], acc[ATT_MAXD / 32];
@@ -384,7 +385,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) k_attention(float *out, const 
         acc[e] = 0.0f;
     }
     float scale = 1.0f / sqrtf((float)hd), m = -INFINITY, l = 0.0f;
-    size_t base = (size_t)kvh * ctx * hd;
+    size_t base = ((size_t)seq[t] * n_kv + kvh) * ctx * hd;
     /* scores = softmax(q . K^T / sqrt(head_dim)) over positions 0..pos; out = scores . V */
     for (int j = warp; j <= pos; j += ATT_WARPS) {
         size_t at = base + (size_t)j * hd;
@@ -503,29 +504,29 @@ int ykc_swiglu(ykc_stream s, float *g, const float *u, int64_t n)
     return cudaGetLastError();
 }
 
-int ykc_rope(ykc_stream s, float *x, int64_t nt, int64_t n_heads, uint32_t pos0, int neox, uint32_t head_dim, uint32_t rope_dim,
+int ykc_rope(ykc_stream s, float *x, int64_t nt, int64_t n_heads, const int32_t *pos, int neox, uint32_t head_dim, uint32_t rope_dim,
              float base, float freq_scale, const float *freq_factors)
 {
     uint32_t half = rope_dim / 2;
     dim3 grid((half + 63) / 64, (unsigned)nt);
-    k_rope<<<grid, 64, 0, (cudaStream_t)s>>>(x, (int)n_heads, pos0, neox, head_dim, rope_dim, base, freq_scale, freq_factors);
+    k_rope<<<grid, 64, 0, (cudaStream_t)s>>>(x, (int)n_heads, pos, neox, head_dim, rope_dim, base, freq_scale, freq_factors);
     return cudaGetLastError();
 }
 
 int ykc_kv_store(ykc_stream s, void *kc, void *vc, const float *k, const float *v, int f16, uint32_t n_kv, uint32_t hd, uint32_t ctx,
-                 uint32_t pos0, uint32_t nt)
+                 const int32_t *pos, const int32_t *seq, uint32_t nt)
 {
-    k_kv_store<<<grid_for((int64_t)nt * n_kv * hd, 256), 256, 0, (cudaStream_t)s>>>(kc, vc, k, v, f16, n_kv, hd, ctx, pos0, nt);
+    k_kv_store<<<grid_for((int64_t)nt * n_kv * hd, 256), 256, 0, (cudaStream_t)s>>>(kc, vc, k, v, f16, n_kv, hd, ctx, pos, seq, nt);
     return cudaGetLastError();
 }
 
 int ykc_attention(ykc_stream s, float *out, const float *q, const void *kc, const void *vc, int f16, const int32_t *kv_of_q,
-                  uint32_t n_q, uint32_t hd, uint32_t ctx, uint32_t pos0, uint32_t nt)
+                  uint32_t n_q, uint32_t n_kv, uint32_t hd, uint32_t ctx, const int32_t *pos, const int32_t *seq, uint32_t nt)
 {
     if (hd > ATT_MAXD) return (int)cudaErrorInvalidValue;
     dim3 grid(n_q, nt);
-    if (f16) k_attention<true><<<grid, ATT_WARPS * 32, 0, (cudaStream_t)s>>>(out, q, kc, vc, kv_of_q, (int)n_q, (int)hd, (int)ctx, (int)pos0);
-    else k_attention<false><<<grid, ATT_WARPS * 32, 0, (cudaStream_t)s>>>(out, q, kc, vc, kv_of_q, (int)n_q, (int)hd, (int)ctx, (int)pos0);
+    if (f16) k_attention<true><<<grid, ATT_WARPS * 32, 0, (cudaStream_t)s>>>(out, q, kc, vc, kv_of_q, (int)n_q, (int)n_kv, (int)hd, (int)ctx, pos, seq);
+    else k_attention<false><<<grid, ATT_WARPS * 32, 0, (cudaStream_t)s>>>(out, q, kc, vc, kv_of_q, (int)n_q, (int)n_kv, (int)hd, (int)ctx, pos, seq);
     return cudaGetLastError();
 }
 
