@@ -62,6 +62,42 @@ int main(void)
                rc1 == 0 && rc2 == 0 && same_file(a, b) ? "yes" : "NO");
     }
 
+    /* three sequences in one batch (yoke logits with --tokens three times): under MPI equal to
+     * in-process, and both equal, bit for bit, to each sequence run alone one after another */
+    static const char *seqs[] = {"1 17 33 5", "99 120", "64 3 8 77 2"};
+    static const struct { int np; const char *flags; } batch_layouts[] = {{2, "--tp 2"}, {2, "--pp 2 --micro-batch 2"}, {4, "--tp 2 --pp 2"}};
+    for (size_t i = 0; i < sizeof batch_layouts / sizeof *batch_layouts; i++) {
+        const char *fl = batch_layouts[i].flags;
+        char *alone = NULL, c[256];
+        size_t n_alone = 0;
+        bool ok = true;
+        for (int q = 0; q < 3 && ok; q++) {
+            snprintf(cmd, sizeof cmd, "%s logits -m %s --tokens '%s' -o %s %s -t 1 2>&1", tu_yoke(), model, seqs[q], a, fl);
+            ok = run(cmd, out, sizeof out) == 0;
+            size_t n1;
+            char *one = ok ? tu_read_file(a, &n1) : NULL;
+            char *grown = one ? realloc(alone, n_alone + n1) : NULL;
+            ok = grown != NULL;
+            if (ok) memcpy(grown + n_alone, one, n1), alone = grown, n_alone += n1;
+            free(one);
+        }
+        CHECK(ok, "%s: a sequence alone: %s", fl, out);
+        snprintf(c, sizeof c, "--tokens '%s' --tokens '%s' --tokens '%s'", seqs[0], seqs[1], seqs[2]);
+        snprintf(cmd, sizeof cmd, "%s logits -m %s %s -o %s %s -t 1 2>&1", tu_yoke(), model, c, a, fl);
+        CHECK(run(cmd, out, sizeof out) == 0, "in-process batch %s: %s", fl, out);
+        snprintf(cmd, sizeof cmd, MPIRUN " -np %d %s logits -m %s %s -o %s %s -t 1 2>&1", batch_layouts[i].np, tu_yoke(), model, c, b, fl);
+        CHECK(run(cmd, out, sizeof out) == 0, "mpirun -np %d batch %s: %s", batch_layouts[i].np, fl, out);
+        size_t na;
+        char *x = tu_read_file(a, &na);
+        bool same_alone = ok && x && na == n_alone && !memcmp(x, alone, na);
+        CHECK(same_alone, "%s: 3 sequences in one batch differ from each alone", fl);
+        CHECK(same_file(a, b), "-np %d %s: MPI batch differs from in-process", batch_layouts[i].np, fl);
+        printf("  3 sequences in one batch, %-24s = each alone: %s; mpirun -np %d = in-process: %s\n", fl, same_alone ? "yes" : "NO",
+               batch_layouts[i].np, same_file(a, b) ? "yes" : "NO");
+        free(x);
+        free(alone);
+    }
+
     /* a rank killed on its second forward pass: the job ends, non-zero, within 10 s, naming rank 1 */
     snprintf(cmd, sizeof cmd, "YK_FAULT_KILL=1:2 timeout 30 " MPIRUN " -np 2 %s bench -m %s -p 4 -n 4 -r 1 --bw 1 -t 1 2>&1", tu_yoke(), model);
     double t0 = yk_now();

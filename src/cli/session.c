@@ -23,7 +23,9 @@ void session_usage(FILE *f)
             "  --split r1,r2,...    uneven ratios for the split dimension (--split-tp, --split-pp for both)\n"
             "  --micro-batch N      tokens per pipeline micro-batch in prefill\n"
             "  -t N                 threads over all devices (default: one per core)\n"
-            "  -c N                 context length (KV cache positions; default min(training, 4096))\n"
+            "  -c N                 context length of each sequence (KV cache positions; default min(training, 4096))\n"
+            "  --parallel N, -np N  KV slots: sequences decoded together, each with its own context of -c\n"
+            "                       positions (default 1; the cache takes N times the memory)\n"
             "  --batch N            most tokens per forward pass (default 512)\n"
             "  --copy-weights, --no-copy-weights   devices keep their own copy of their slice (default with >1 device)\n"
             "  --kv-type f16|f32    KV cache element type (default f32; f16 halves its memory)\n"
@@ -74,6 +76,10 @@ int session_flag(const char *cmd, session_opts *o, int argc, char **argv, int *i
         VALUE();
         if (!cli_int(cmd, a, v, 1, 1 << 24, &n)) return -1;
         o->eo.n_ctx = (uint32_t)n;
+    } else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
+        VALUE();
+        if (!cli_int(cmd, a, v, 1, 4096, &n)) return -1;
+        o->eo.n_seq = (uint32_t)n;
     } else if (!strcmp(a, "--batch") || !strcmp(a, "-b")) {
         VALUE();
         if (!cli_int(cmd, a, v, 1, 1 << 16, &n)) return -1;
