@@ -61,12 +61,27 @@ int main(void)
     CHECK(strstr(out, "\"tp1_pp1\"") && second, "both layouts reported");
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) CHECK(has_key(out, keys[i]) && (!second || has_key(second, keys[i])), "key %s", keys[i]);
     double pf = num_after(out, "prefill_tok_s"), dc = num_after(out, "decode_tok_s");
+    double bytes1 = num_after(out, "decode_gb_s") / dc; /* GB of weights per decode step, one sequence */
     double lo = num_after(out, "decode_tok_s_min"), hi = num_after(out, "decode_tok_s_max");
     CHECK(pf > 0 && dc > 0 && lo <= dc && dc <= hi, "figures: prefill %g decode %g (%g-%g)", pf, dc, lo, hi);
 
     /* the planner's prediction is beside each measurement */
     double pd = num_after(out, "predicted_decode_tok_s"), pp = num_after(out, "predicted_prefill_tok_s");
     CHECK(pd > 0 && pp > 0, "predicted figures: decode %g prefill %g", pd, pp);
+
+    /* --seqs 3: three sequences at once, the planner's 3-sequence figure beside them; a sequence's
+     * step is one token of each, so the weights' GB/s is the decode tok/s over 3 */
+    snprintf(cmd, sizeof cmd, "%s bench -m %s -p 8 -n 4 -r 2 -t 2 --seqs 3 --json --bw 10 2>/dev/null", tu_yoke(), path);
+    f = popen(cmd, "r");
+    n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[n] = 0;
+    rc = f ? pclose(f) : -1;
+    CHECK(rc == 0 && num_after(out, "seqs") == 3, "bench --seqs 3: exit %d, %.200s", rc, out);
+    double d3 = num_after(out, "decode_tok_s"), g3 = num_after(out, "decode_gb_s"), p3 = num_after(out, "predicted_decode_tok_s");
+    double bytes3 = g3 / (d3 / 3); /* GB per step of 3 tokens: the same weights, read once */
+    CHECK(d3 > 0 && p3 > pd, "3 sequences: measured %g tok/s, predicted %g (one sequence: %g)", d3, p3, pd);
+    /* 1%: the JSON prints 4 decimals of figures near 1 */
+    CHECK(bytes1 > 0 && fabs(bytes3 - bytes1) <= 0.01 * bytes1, "GB per step: %g with 3 sequences, %g with one", bytes3, bytes1);
 
     /* --calibrate fits the yoke-cpu profile to four layouts and writes a file the planner loads */
     char cal[256], svg[256];

@@ -64,51 +64,65 @@ static void progress(const char *what, int tp, int pp, int rep, int reps)
     fflush(stderr);
 }
 
-/* Runs one layout: warm-up, then reps x (prefill of n_prompt tokens, decode of n_gen tokens). */
-static void bench_layout(session *s, bench_result *r, int n_prompt, int n_gen, int reps, uint64_t seed)
+/* Runs one layout: warm-up, then reps x (prefill of seqs prompts of n_prompt tokens, each in its
+ * own slot, in one batch; decode of n_gen steps, each one token of every sequence). */
+static void bench_layout(session *s, bench_result *r, int n_prompt, int n_gen, int reps, int seqs, uint64_t seed)
 {
-    uint32_t V = s->model.hp.n_vocab;
-    int32_t *ids = malloc((size_t)(n_prompt + n_gen + 1) * sizeof *ids);
-    float *logits = malloc((size_t)V * sizeof(float));
+    uint32_t V = s->model.hp.n_vocab, np = (uint32_t)n_prompt, ns = (uint32_t)seqs, n = np * ns;
+    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    uint32_t *seq = malloc((size_t)n * sizeof *seq), *pos = malloc((size_t)n * sizeof *pos);
+    uint8_t *want = malloc(n);
+    float *logits = malloc((size_t)ns * V * sizeof(float));
     double *pf = calloc((size_t)reps, sizeof(double)), *dc = calloc((size_t)reps, sizeof(double));
     yk_err err = {0};
-    r->ok = ids && logits && pf && dc;
+    r->ok = ids && seq && pos && want && logits && pf && dc;
     uint64_t x = seed;
-    for (int i = 0; i < n_prompt; i++) {
+    for (uint32_t i = 0; r->ok && i < n; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         ids[i] = (int32_t)((x >> 33) % V);
+        seq[i] = i / np;
+        pos[i] = i % np;
+        want[i] = pos[i] == np - 1;
     }
+    yk_batch prompts = {.n = n, .ids = ids, .seq = seq, .pos = pos, .want = want};
     /* warm-up: touches every weight page and the KV cache */
-    r->ok = r->ok && yk_engine_forward(s->engine, ids, (uint32_t)(n_prompt < 16 ? n_prompt : 16), 0, YK_LOGITS_LAST, logits, &err) == YK_OK;
+    yk_batch warm = {.n = np < 16 ? np : 16, .ids = ids};
+    r->ok = r->ok && yk_engine_decode(s->engine, &warm, logits, &err) == YK_OK;
     yk_engine_reset_stats(s->engine);
+    int32_t step[64];
+    yk_batch next = {.n = ns, .ids = step, .seq = seq, .want = want}; /* seq[0..ns) are 0..ns-1 after this */
     for (int rep = 0; r->ok && rep < reps; rep++) {
         progress("prefill", r->tp, r->pp, rep, reps);
+        for (uint32_t q = 0; q < ns; q++) yk_engine_seq_clear(s->engine, q);
+        for (uint32_t i = 0; i < n; i++) seq[i] = i / np, want[i] = pos[i] == np - 1;
         double t0 = yk_now();
-        r->ok = yk_engine_forward(s->engine, ids, (uint32_t)n_prompt, 0, YK_LOGITS_LAST, logits, &err) == YK_OK;
-        pf[rep] = yk_tok_per_s(n_prompt, yk_now() - t0);
+        r->ok = yk_engine_decode(s->engine, &prompts, logits, &err) == YK_OK;
+        pf[rep] = yk_tok_per_s(n, yk_now() - t0);
         progress("decode", r->tp, r->pp, rep, reps);
+        for (uint32_t q = 0; q < ns; q++) seq[q] = q, want[q] = 1;
         t0 = yk_now();
         for (int i = 0; r->ok && i < n_gen; i++) {
-            ids[n_prompt + i] = argmax(logits, V);
-            r->ok = yk_engine_forward(s->engine, &ids[n_prompt + i], 1, (uint32_t)(n_prompt + i), YK_LOGITS_LAST, logits, &err) == YK_OK;
+            for (uint32_t q = 0; q < ns; q++) step[q] = argmax(logits + (size_t)q * V, V);
+            r->ok = yk_engine_decode(s->engine, &next, logits, &err) == YK_OK;
         }
-        dc[rep] = yk_tok_per_s(n_gen, yk_now() - t0);
+        dc[rep] = yk_tok_per_s((double)n_gen * ns, yk_now() - t0);
     }
     if (isatty(2)) fprintf(stderr, "\r%60s\r", "");
     if (r->ok) {
         r->prefill = yk_summarize(pf, reps);
         r->decode = yk_summarize(dc, reps);
-        r->gb_s = yk_gb_per_s((double)yk_model_weight_bytes(&s->model), r->decode.median);
+        /* each decode step reads the weights once, whatever the number of sequences */
+        r->gb_s = yk_gb_per_s((double)yk_model_weight_bytes(&s->model), r->decode.median / ns);
         if (s->plan.n_dev > 1 && !yk_engine_stats(s->engine, r->dev, &err)) {
             double bytes = 0;
             for (int d = 0; d < s->plan.n_dev; d++) bytes += r->dev[d].comm_bytes;
-            r->dev_tokens = (uint64_t)reps * (uint64_t)(n_prompt + n_gen);
+            r->dev_tokens = (uint64_t)reps * (uint64_t)(n + (uint64_t)n_gen * ns);
             r->comm_bytes_tok = bytes / (double)r->dev_tokens;
         }
     } else {
         snprintf(r->err, sizeof r->err, "%s", err.msg);
     }
-    free(ids);
+    free(ids), free(seq), free(pos), free(want);
     free(logits);
     free(pf);
     free(dc);
@@ -214,12 +228,14 @@ done:
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: yoke bench -m FILE [-p 512] [-n 128] [-r 5] [-t THREADS] [--tp 1,2] [--pp 1,2] [--json|--csv] [--bw GB/s] [--plot OUT.svg]\n"
-               "       [--hw FILE] [--calibrate [OUT.tsv]]\n"
+    fprintf(f, "usage: yoke bench -m FILE [-p 512] [-n 128] [-r 5] [-t THREADS] [--tp 1,2] [--pp 1,2] [--seqs N] [--json|--csv] [--bw GB/s]\n"
+               "       [--plot OUT.svg] [--hw FILE] [--calibrate [OUT.tsv]]\n"
                "  measures prefill (-p tokens in one batch) and decode (-n tokens one at a time) for every\n"
                "  layout --tp x --pp asked, as the median, min and max over -r repetitions after a warm-up,\n"
                "  beside the planner's prediction for the same layout on this machine (--hw FILE: extra hardware rows or a\n"
-               "  calibrated profile); --calibrate fits the yoke-cpu profile to the measurements and writes it (default yoke-cpu.tsv)\n");
+               "  calibrated profile); --seqs N runs N sequences at once (N prompts in one batch, then steps of one\n"
+               "  token each) and reports tok/s over all of them; --calibrate fits the yoke-cpu profile to the\n"
+               "  measurements and writes it (default yoke-cpu.tsv)\n");
     session_usage(f);
 }
 
@@ -228,7 +244,7 @@ int yk_cmd_bench(int argc, char **argv)
     const char *cmd = argv[0];
     session_opts so;
     session_opts_init(&so);
-    int64_t n_prompt = 512, n_gen = 128, reps = 5;
+    int64_t n_prompt = 512, n_gen = 128, reps = 5, seqs = 1;
     int tps[16] = {1}, pps[16] = {1}, ntp = 1, npp = 1;
     bool json = false, csv = false;
     const char *plot = NULL, *hw_file = NULL, *calibrate = NULL;
@@ -245,7 +261,9 @@ int yk_cmd_bench(int argc, char **argv)
         int r = session_flag(cmd, &so, argc, argv, &i);
         if (r < 0) return 1;
         if (r > 0) continue;
-        if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-r")) {
+        if (!strcmp(a, "--seqs")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_int(cmd, a, v, 1, 64, &seqs)) return 1;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-r")) {
             if (!(v = cli_value(cmd, argc, argv, &i))) return 1;
             int64_t *dst = a[1] == 'p' ? &n_prompt : a[1] == 'n' ? &n_gen : &reps;
             if (!cli_int(cmd, a, v, a[1] == 'r' ? 1 : 1, a[1] == 'r' ? 1000 : 1 << 20, dst)) return 1;
@@ -273,6 +291,8 @@ int yk_cmd_bench(int argc, char **argv)
     if (!so.model_path) return cli_fail(cmd, "-m FILE is required");
     if (!so.eo.n_ctx) so.eo.n_ctx = (uint32_t)(n_prompt + n_gen + 16);
     if (!so.eo.n_batch) so.eo.n_batch = (uint32_t)n_prompt;
+    if (so.eo.n_seq < (uint32_t)seqs) so.eo.n_seq = (uint32_t)seqs;
+    if (calibrate && seqs > 1) return cli_fail(cmd, "--calibrate fits one sequence's figures: leave --seqs out");
     int threads = so.threads > 0 ? so.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
 
@@ -318,19 +338,21 @@ int yk_cmd_bench(int argc, char **argv)
                     fprintf(stderr, "yoke bench: %s: no bandwidth figure: %s\n", s.devs[0]->name, berr.msg);
                 }
             }
-            bench_layout(&s, r, (int)n_prompt, (int)n_gen, (int)reps, 42);
+            bench_layout(&s, r, (int)n_prompt, (int)n_gen, (int)reps, (int)seqs, 42);
             r->bw_frac = bw > 0 ? r->gb_s / bw : 0;
             yk_perf_result pr;
             /* the predictor models CPU devices; a GPU layout is measured without a prediction */
-            if (!session_not_cpu(&s) && predictor_layout(&pred, r->tp, r->pp, threads, so.eo.n_ctx, (uint32_t)n_prompt, (uint32_t)(n_prompt + n_gen / 2), &pr)) {
+            if (!session_not_cpu(&s) && predictor_layout(&pred, r->tp, r->pp, threads, so.eo.n_ctx, (uint32_t)seqs, (uint32_t)n_prompt,
+                                                            (uint32_t)(n_prompt + n_gen / 2), &pr)) {
                 r->predicted = true;
-                r->pred_decode = pr.decode1.tok_s;
+                r->pred_decode = seqs > 1 ? pr.decode.tok_s : pr.decode1.tok_s;
                 r->pred_prefill = pr.prefill.tok_s;
             }
             if (!json && !csv && nres == 1) {
                 printf("yoke bench: %s (%s, %u layers, %.2f GB of weights), %s, %d threads, %s kernels, read bandwidth %.1f GB/s\n",
                        so.model_path, s.model.hp.arch, s.model.hp.n_layer, yk_model_weight_bytes(&s.model) / 1e9, cpu, threads,
                        yk_simd_path(), bw);
+                if (seqs > 1) printf("  %lld sequences at once: tok/s count the tokens of all of them\n", (long long)seqs);
                 printf("  %-9s %-8s %28s %28s %8s %7s   %s\n", "layout", "comm", "prefill tok/s (min-max)", "decode tok/s (min-max)", "GB/s",
                        "of bw", "predicted prefill / decode tok/s");
             }
@@ -359,12 +381,12 @@ done:
         for (int i = 0; i < nres; i++) {
             bench_result *r = &res[i];
             printf("%s\n  {\"layout\": \"tp%d_pp%d\", \"tp\": %d, \"pp\": %d, \"devices\": %d, \"threads\": %d, \"ok\": %s, "
-                   "\"prefill_tokens\": %lld, \"decode_tokens\": %lld, \"repetitions\": %lld, "
+                   "\"seqs\": %lld, \"prefill_tokens\": %lld, \"decode_tokens\": %lld, \"repetitions\": %lld, "
                    "\"prefill_tok_s\": %.4f, \"prefill_tok_s_min\": %.4f, \"prefill_tok_s_max\": %.4f, "
                    "\"decode_tok_s\": %.4f, \"decode_tok_s_min\": %.4f, \"decode_tok_s_max\": %.4f, "
                    "\"decode_gb_s\": %.4f, \"read_bw_gb_s\": %.4f, \"bw_fraction\": %.4f, \"comm_bytes_per_token\": %.1f, "
                    "\"predicted_prefill_tok_s\": %.4f, \"predicted_decode_tok_s\": %.4f, \"cpu\": \"%s\"}",
-                   i ? "," : "", r->tp, r->pp, r->tp, r->pp, r->tp * r->pp, r->threads, r->ok ? "true" : "false", (long long)n_prompt,
+                   i ? "," : "", r->tp, r->pp, r->tp, r->pp, r->tp * r->pp, r->threads, r->ok ? "true" : "false", (long long)seqs, (long long)n_prompt,
                    (long long)n_gen, (long long)reps, r->prefill.median, r->prefill.min, r->prefill.max, r->decode.median, r->decode.min,
                    r->decode.max, r->gb_s, bw, r->bw_frac, r->comm_bytes_tok, r->predicted ? r->pred_prefill : 0,
                    r->predicted ? r->pred_decode : 0, cpu);

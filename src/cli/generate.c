@@ -169,7 +169,7 @@ void gen_print_stats(const char *cmd, session *s, const gen_result *r, FILE *f)
     if (other)
         fprintf(f, "yoke %s: warning: no prediction: the planner's run-time model covers CPU devices; this layout has %s devices\n",
                 cmd, other);
-    else if (predictor_layout(&pred, s->plan.tp, s->plan.pp, s->threads, yk_engine_n_ctx(s->engine), r->n_prompt,
+    else if (predictor_layout(&pred, s->plan.tp, s->plan.pp, s->threads, yk_engine_n_ctx(s->engine), 1, r->n_prompt,
                          r->n_prompt + r->n_gen / 2, &pr))
         fprintf(f, "[predicted: prompt %.2f tok/s, decode %.2f tok/s (%s, %.0f GB/s)]\n", pr.prefill.tok_s, pr.decode1.tok_s,
                 pred.host.desc, pred.host.bw_gbs);

@@ -34,7 +34,7 @@ void predictor_init(predictor *p, const char *model_path, double bw_gbs, const c
     p->ok = true;
 }
 
-bool predictor_layout(predictor *p, int tp, int pp, int threads, uint32_t n_ctx, uint32_t n_prompt, uint32_t n_past,
+bool predictor_layout(predictor *p, int tp, int pp, int threads, uint32_t n_ctx, uint32_t n_seq, uint32_t n_prompt, uint32_t n_past,
                       yk_perf_result *out)
 {
     if (!p->ok) return false;
@@ -43,7 +43,7 @@ bool predictor_layout(predictor *p, int tp, int pp, int threads, uint32_t n_ctx,
     yk_perf_layout lay;
     yk_err err = {0};
     yk_perf_rig_cpu(&rig, &p->host, (uint32_t)n, (uint32_t)per, p->link);
-    yk_perf_work w = {.n_ctx = n_ctx, .n_seq = 1, .n_prompt = n_prompt, .n_past = n_past};
+    yk_perf_work w = {.n_ctx = n_ctx, .n_seq = n_seq, .n_prompt = n_prompt, .n_past = n_past};
     if (yk_perf_layout_make(&p->model, &rig, p->prof, (uint32_t)tp, (uint32_t)pp, NULL, &lay, &err) ||
         yk_perf_predict(&p->model, &rig, &lay, p->prof, &w, out, &err)) {
         snprintf(p->why, sizeof p->why, "%s", err.msg);

@@ -21,8 +21,9 @@ typedef struct {
  * talk over shared memory rather than as threads. Never fails hard: p->ok says whether
  * predictions are available, p->why why not. */
 void predictor_init(predictor *p, const char *model_path, double bw_gbs, const char *hw_file, bool mpi);
-/* Decode and prefill tok/s predicted for tp x pp devices sharing `threads` threads. */
-bool predictor_layout(predictor *p, int tp, int pp, int threads, uint32_t n_ctx, uint32_t n_prompt, uint32_t n_past,
+/* Decode and prefill tok/s predicted for tp x pp devices sharing `threads` threads, n_seq
+ * sequences decoded together (out->decode; out->decode1 for one). */
+bool predictor_layout(predictor *p, int tp, int pp, int threads, uint32_t n_ctx, uint32_t n_seq, uint32_t n_prompt, uint32_t n_past,
                       yk_perf_result *out);
 void predictor_free(predictor *p);
 
