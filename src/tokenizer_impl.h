@@ -62,6 +62,20 @@ struct yk_tok_impl {
 uint32_t tk_hash(const char *s, size_t n);
 uint32_t tk_hash_pair(const char *a, size_t na, const char *b, size_t nb);
 
+/* tokenizer_vocab.c: the tables. Text of token id (not NUL-terminated), n bytes. */
+static inline const char *tk_tok_text(const yk_tok_impl *im, int32_t id, size_t *n)
+{
+    *n = im->text_off[id + 1] - im->text_off[id];
+    return im->text_buf + im->text_off[id];
+}
+/* A table for n entries (capacity a power of two at least 2n), all empty; false when out of memory. */
+bool tk_table_init(tk_table *tb, size_t n);
+void tk_table_free(tk_table *tb);
+/* Adds token id (text hash h) / merge r (hash h) to its table; a duplicate keeps the first. */
+void tk_tok_insert(yk_tok_impl *im, int32_t id, uint32_t h);
+void tk_merge_insert(yk_tok_impl *im, int32_t r, uint32_t h);
+/* Hash of merge r's pair. */
+uint32_t tk_merge_hash(const yk_tok_impl *im, int32_t r);
 /* Token id of text, or -1. */
 int32_t tk_lookup(const yk_tokenizer *t, const char *s, size_t n);
 /* Merge rank of (a, b), or -1. */
